@@ -1,0 +1,70 @@
+"""Device and dtype resolution shared by every estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_SMALL_PROBLEM = 2_000_000  # rows x features below which one CPU thread is fastest
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn the ``device`` parameter into a :class:`torch.device`.
+
+    ``'auto'`` picks CUDA, then MPS, then the CPU.  An explicit device that is not
+    available raises a ``ValueError`` naming the parameter.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    return dev
+
+
+def torch_dtype(np_dtype: np.dtype, device: torch.device) -> torch.dtype:
+    """float32 input stays float32, anything else computes in float64.
+
+    MPS has no float64, so it always computes in float32.
+    """
+    if np.dtype(np_dtype) == np.float32 or device.type == "mps":
+        return torch.float32
+    return torch.float64
+
+
+class single_thread_if_small:
+    """Context manager: one intra-op thread on the CPU for small problems.
+
+    On small matrices the thread pool's synchronisation costs more than it saves
+    (on a loaded 2-core machine the default pool ran many times slower).
+    """
+
+    def __init__(self, device: torch.device, size: int):
+        self.active = device.type == "cpu" and size < _SMALL_PROBLEM
+        self.previous = None
+
+    def __enter__(self):
+        if self.active:
+            self.previous = torch.get_num_threads()
+            if self.previous != 1:
+                torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active and self.previous not in (None, 1):
+            torch.set_num_threads(self.previous)
+        return False

@@ -1,0 +1,221 @@
+"""What every skopt_nn estimator shares: parameters, validation, and one ``_fit``.
+
+Subclasses supply the model (objective, initial parameters, fitted attributes)
+and the task (how targets are encoded and scored); ``fit`` and ``partial_fit``
+are thin wrappers over :meth:`BaseTorchEstimator._fit`, which hands the work to
+the shared training loop in :mod:`skopt_nn._engine`.
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
+from ._device import resolve_device, single_thread_if_small, torch_dtype
+from ._engine import HISTORY_COLUMNS, Trainer
+from .optim._registry import OPTIMIZERS, get_optimizer
+from .optim._schedules import SCHEDULES, Schedule
+
+
+class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
+    """Shared parameters and training logic (not a public estimator)."""
+
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["init_state", "get_params"])],
+        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+    }
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _make_objective(self, n_features: int, n_outputs: int):
+        """The model's objective (see :mod:`skopt_nn._linear_objective`)."""
+
+    @abstractmethod
+    def _initial_params(self, objective, generator: torch.Generator, dtype, device):
+        """The starting flat parameter vector."""
+
+    @abstractmethod
+    def _export(self, objective, x: torch.Tensor) -> None:
+        """Set the NumPy fitted attributes from the flat parameters."""
+
+    @abstractmethod
+    def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
+        """Targets as a 2-D float array for the loss, and the sample weights."""
+
+    @abstractmethod
+    def _validation_score(self, objective, x, X_val, Y_val) -> float:
+        """The early-stopping score (accuracy or R²) on the held-out split."""
+
+    def _auto_learning_rate(self, optimizer, objective, data: Dataset) -> float:
+        rate = optimizer.auto_learning_rate
+        return 1e-3 if rate is None else rate
+
+    # ------------------------------------------------------------------ helpers
+    def _validate_X(self, X, reset: bool):
+        return validate_data(
+            self, X, reset=reset, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
+        )
+
+    def _sample_weight(self, sample_weight, X, y_raw) -> np.ndarray | None:
+        if sample_weight is None:
+            return None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
+        return sw
+
+    def _resolved_optimizer(self):
+        optimizer = get_optimizer(self.optimizer)
+        if hasattr(optimizer, "_validate_params"):
+            optimizer._validate_params()
+        return optimizer
+
+    def _seed_generator(self) -> torch.Generator:
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return torch.Generator().manual_seed(int(seed))
+
+    @property
+    def history_(self) -> pd.DataFrame:
+        """Per-iteration record of the fits so far: loss, gradient norm, step size
+        actually taken, number of function evaluations and elapsed seconds.
+
+        Row 0 is the starting point.  For mini-batch methods the loss is the mean
+        of the epoch's batch losses and the gradient norm that of its last batch.
+        """
+        check_is_fitted(self, "_trainer")
+        return pd.DataFrame(self._trainer.history, columns=list(HISTORY_COLUMNS))
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, X, y, sample_weight=None, *, incremental: bool = False, classes=None):
+        first_call = not (incremental and hasattr(self, "_trainer"))
+        if first_call:
+            self._validate_params()
+        optimizer = self._resolved_optimizer()
+        X, y = validate_data(
+            self, X, y, reset=first_call, accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32], multi_output=True, y_numeric=not self._is_classifier(),
+        )
+        sw = self._sample_weight(sample_weight, X, y)
+        Y, sw = self._encode_targets(y, sw, first_call=first_call, classes=classes)
+        device = resolve_device(self.device)
+        dtype = torch_dtype(X.dtype, device)
+        n, n_features = X.shape
+        continuing = hasattr(self, "_trainer") and (incremental or self.warm_start)
+
+        early_stopping = self.early_stopping and not incremental
+        X_val = Y_val = None
+        if early_stopping:
+            X, X_val, Y, Y_val, sw = self._validation_split(X, Y, sw, y)
+        data = Dataset(
+            as_device_matrix(X, dtype, device),
+            to_tensor(Y, dtype, device),
+            None if sw is None else to_tensor(normalise_weights(sw, len(sw)), dtype, device),
+            1.0 if sw is None else float(np.mean(sw)),
+        )
+        objective = self._make_objective(n_features, Y.shape[1])
+
+        with single_thread_if_small(device, n * n_features):
+            if continuing:
+                trainer = self._trainer.to(device)
+                trainer.objective = objective
+                trainer.x = trainer.x.to(dtype)
+                if type(trainer.optimizer) is not type(optimizer) or \
+                        trainer.optimizer.get_params() != optimizer.get_params():
+                    trainer.optimizer = optimizer
+                    trainer.opt_state = optimizer.init_state(trainer.x)
+                trainer.fun_grad = None
+            else:
+                generator = self._seed_generator()
+                x0 = self._initial_params(objective, generator, dtype, device)
+                lr = self.learning_rate_init
+                if lr == "auto":
+                    lr = self._auto_learning_rate(optimizer, objective, data)
+                trainer = Trainer(objective, x0, optimizer,
+                                  Schedule(self.learning_rate, float(lr), self.power_t))
+                trainer.generator = generator
+            trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
+            batch_size = n if self.batch_size == "auto" and optimizer.full_batch else \
+                min(200 if self.batch_size == "auto" else self.batch_size, n)
+            validation = None
+            if early_stopping:
+                Xv = as_device_matrix(X_val, dtype, device)
+                validation = lambda x: self._validation_score(objective, x, Xv, Y_val)  # noqa: E731
+            self.n_iter_ = trainer.run(
+                data,
+                max_epochs=1 if incremental else self.max_iter,
+                batch_size=batch_size,
+                shuffle=self.shuffle,
+                generator=trainer.generator,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                validation=validation,
+                verbose=self.verbose,
+                sampling=getattr(optimizer, "sampling", "without_replacement"),
+                warn_max_iter=not incremental,
+            )
+            if early_stopping and trainer.best_x is not None:
+                trainer.x.copy_(trainer.best_x)
+        self._trainer = trainer
+        self._export(objective, trainer.x)
+        self.loss_curve_ = list(trainer.loss_curve)
+        self.loss_ = trainer.loss_curve[-1] if trainer.loss_curve else trainer.initial_loss
+        self.best_loss_ = None if early_stopping else trainer.best_loss
+        self.t_ = trainer.t
+        if early_stopping:
+            self.validation_scores_ = list(trainer.validation_scores)
+            self.best_validation_score_ = trainer.best_validation_score
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        return self
+
+    def _validation_split(self, X, Y, sw, y):
+        stratify = y if self._is_classifier() and np.ndim(y) == 1 else None
+        arrays = [X, Y] + ([] if sw is None else [sw])
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        try:
+            parts = train_test_split(*arrays, test_size=self.validation_fraction,
+                                     random_state=seed, stratify=stratify)
+        except ValueError as exc:
+            raise ValueError(
+                "The validation set is too small for early_stopping: increase "
+                "'validation_fraction' or the number of samples."
+            ) from exc
+        X, X_val, Y, Y_val = parts[:4]
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small for early_stopping: increase "
+                "'validation_fraction' or the number of samples.")
+        return X, X_val, Y, Y_val, (parts[4] if sw is not None else None)
+
+    def _is_classifier(self) -> bool:
+        return getattr(self.__sklearn_tags__(), "estimator_type", None) == "classifier"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

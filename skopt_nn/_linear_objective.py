@@ -1,0 +1,116 @@
+r"""The linear models' objective on a flat parameter vector.
+
+.. math::
+    F(x) = \frac{\sum_i w_i f_i(x)}{\sum_i w_i} + \frac{\alpha}{2}\lVert W\rVert^2
+
+with fᵢ one of :mod:`skopt_nn._losses` applied to zᵢ = aᵢᵀW + b (the intercept b
+is not penalised).  With unit weights this is the lecture's Eq. 14.  The
+gradient is analytic (Eq. 15: the average of the per-sample gradients), so the
+training path needs no autograd: ∇_W = Aᵀ(w ⊙ ∂f/∂z)/n + αW, ∇_b = mean(w ⊙ ∂f/∂z).
+
+Parameters are laid out as ``x = [W.ravel(), b]`` with W of shape
+``(n_features, n_outputs)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._data import Dataset, SparseRows, matmul, tmatmul
+from ._losses import Loss, SquaredError
+
+
+class LinearObjective:
+    """Loss, gradient and curvature of a linear model on a batch."""
+
+    def __init__(self, loss: Loss, n_features: int, n_outputs: int, alpha: float,
+                 fit_intercept: bool):
+        self.loss = loss
+        self.d, self.K = n_features, n_outputs
+        self.alpha = float(alpha)
+        self.fit_intercept = fit_intercept
+        self.n_params = n_features * n_outputs + n_outputs
+        self._split = n_features * n_outputs
+
+    def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[: self._split].view(self.d, self.K), x[self._split :]
+
+    def decision(self, x: torch.Tensor, X) -> torch.Tensor:
+        """z = XW + b, shape ``(n, K)``."""
+        W, b = self.unpack(x)
+        if isinstance(X, SparseRows):
+            return matmul(X, W).add_(b)
+        return torch.addmm(b, X, W)
+
+    def _penalty(self, W: torch.Tensor) -> torch.Tensor | float:
+        if self.alpha == 0.0:
+            return 0.0
+        w = W.reshape(-1)
+        return 0.5 * self.alpha * torch.dot(w, w)
+
+    def value(self, x: torch.Tensor, data: Dataset) -> torch.Tensor:
+        """F(x) on ``data`` as a 0-dim tensor."""
+        f = self.loss.value(self.decision(x, data.X), data.Y)
+        if data.sw is not None:
+            f = f * data.sw
+        return f.mean() + self._penalty(self.unpack(x)[0])
+
+    def value_grad(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> torch.Tensor:
+        """F(x) on ``data``; writes ∇F(x) into ``g`` (same layout as ``x``)."""
+        W, b = self.unpack(x)
+        f, dZ = self.loss.value_and_derivative(self.decision(x, data.X), data.Y)
+        if data.sw is not None:
+            f = f * data.sw
+            dZ = dZ * data.sw[:, None]
+        n = dZ.shape[0]
+        gW, gb = self.unpack(g)
+        if isinstance(data.X, SparseRows):
+            torch.add(tmatmul(data.X, dZ).div_(n), W, alpha=self.alpha, out=gW)
+        else:
+            torch.addmm(W, data.X.T, dZ, beta=self.alpha, alpha=1.0 / n, out=gW)
+        if self.fit_intercept:
+            torch.mean(dZ, 0, out=gb)
+        else:
+            gb.zero_()
+        return f.mean() + self._penalty(W)
+
+    def curvature(self, d: torch.Tensor, data: Dataset) -> float | None:
+        """dᵀ∇²F d, available for the squared error (F is then quadratic)."""
+        if not isinstance(self.loss, SquaredError):
+            return None
+        dW, db = self.unpack(d)
+        Zd = self.decision(d, data.X) if self.fit_intercept else matmul(data.X, dW)
+        q = (Zd * Zd).mean(1)
+        if data.sw is not None:
+            q = q * data.sw
+        w = dW.reshape(-1)
+        return float(q.mean() + self.alpha * torch.dot(w, w))
+
+    def lipschitz(self, data: Dataset, n_power: int = 30) -> float:
+        """An estimate of the gradient's Lipschitz constant L (for η = 1/L, Eq. 3).
+
+        Power iteration on the Gauss-Newton matrix of the squared error (an
+        intercept column included), scaled by the loss's curvature bound: 1 for
+        squared error, ¼ for logistic.  For the nonsmooth losses (absolute, hinge)
+        the squared-error bound gives a step of the right scale.
+        """
+        v = torch.ones(self.n_params, dtype=data.Y.dtype, device=data.Y.device)
+        v /= v.norm()
+        lam = 0.0
+        for _ in range(n_power):
+            dW, db = self.unpack(v)
+            z = matmul(data.X, dW)
+            if self.fit_intercept:
+                z = z + db
+            if data.sw is not None:
+                z = z * data.sw[:, None]
+            hb = z.mean(0) if self.fit_intercept else torch.zeros_like(db)
+            hv = torch.cat([(tmatmul(data.X, z) / z.shape[0]).reshape(-1), hb])
+            lam = float(hv.norm())
+            if not lam > 0.0:
+                break
+            v = hv / lam
+        scale = {"logistic": 0.25, "softmax": 0.5}.get(self.loss.name, 1.0)
+        if self.loss.name in ("squared_error", "absolute_error"):
+            scale /= self.K
+        return scale * lam + self.alpha

@@ -1,0 +1,130 @@
+"""Regression and classification: how targets are encoded, decoded and scored.
+
+Shared by the linear models and the MLPs; the model classes only say what their
+output z = f(X) is (``_decision``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+
+class RegressionTask:
+    """Targets are real values; one output per target column."""
+
+    def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
+        y = np.asarray(y, dtype=np.float64)
+        if first_call:
+            self._y_ndim = y.ndim
+        return (y.reshape(-1, 1) if y.ndim == 1 else y), sw
+
+    def _validation_score(self, objective, x, X_val, Y_val) -> float:
+        Z = objective.decision(x, X_val).double().cpu().numpy()
+        return float(r2_score(Y_val, Z))
+
+    def predict(self, X):
+        """Predict targets for ``X``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        Z = self._decision(X)
+        return Z.ravel() if self._y_ndim == 1 else Z
+
+
+class ClassificationTask:
+    """Targets are class labels (binary, multi-class or, for MLPs, multilabel)."""
+
+    #: whether 2-D indicator targets are accepted
+    _supports_multilabel = False
+
+    def _loss_target(self, n_classes: int) -> str:
+        """'sign' (±1 columns, one per class or one for binary) or 'onehot'."""
+        return "sign"
+
+    def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
+        check_classification_targets(y)
+        multilabel = np.ndim(y) == 2 and type_of_target(y) == "multilabel-indicator"
+        if np.ndim(y) == 2 and not multilabel:
+            y = np.ravel(y) if y.shape[1] == 1 else y
+        if multilabel and not self._supports_multilabel:
+            raise ValueError(f"{type(self).__name__} does not support multilabel targets.")
+        if first_call:
+            if multilabel:
+                self.classes_ = np.arange(y.shape[1])
+            else:
+                self.classes_ = np.unique(y) if classes is None else np.unique(classes)
+            self._multilabel = multilabel
+            if len(self.classes_) < 2 and not multilabel:
+                raise ValueError(
+                    "The training data must contain at least 2 classes; got only "
+                    f"{self.classes_.tolist()!r}.")
+        elif multilabel != self._multilabel:
+            raise ValueError("The type of target changed between calls (multilabel or not).")
+        if multilabel:
+            Y = np.where(np.asarray(y) > 0, 1.0, -1.0)
+            return Y, sw
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()!r} not in classes {self.classes_.tolist()!r}.")
+        idx = np.searchsorted(self.classes_, y)
+        sw = self._apply_class_weight(idx, sw)
+        K = len(self.classes_)
+        if self._loss_target(K) == "onehot":
+            Y = np.eye(K)[idx]
+        elif K == 2:
+            Y = np.where(idx == 1, 1.0, -1.0).reshape(-1, 1)
+        else:
+            Y = np.where(np.arange(K)[None, :] == idx[:, None], 1.0, -1.0)
+        return Y, sw
+
+    def _apply_class_weight(self, idx, sw):
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is None:
+            return sw
+        if class_weight == "balanced":
+            counts = np.bincount(idx, minlength=len(self.classes_)).astype(np.float64)
+            weights = np.where(counts > 0, len(idx) / (len(self.classes_) * np.maximum(counts, 1)),
+                               1.0)
+        else:
+            weights = np.ones(len(self.classes_))
+            for label, w in class_weight.items():
+                pos = np.flatnonzero(self.classes_ == label)
+                if pos.size == 0:
+                    raise ValueError(f"class_weight has label {label!r}, which is not a class.")
+                weights[pos] = w
+        cw = weights[idx]
+        return cw if sw is None else sw * cw
+
+    def _validation_score(self, objective, x, X_val, Y_val) -> float:
+        Z = objective.decision(x, X_val).double().cpu().numpy()
+        return float(accuracy_score(self._labels(Y_val), self._labels(Z)))
+
+    def _labels(self, Z):
+        if self._multilabel:
+            return (Z > 0).astype(int)
+        if Z.shape[1] == 1:
+            return self.classes_[(Z[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    def decision_function(self, X):
+        """Signed scores: ``(n_samples,)`` for binary tasks, ``(n_samples, n_classes)`` else."""
+        Z = self._decision(X)
+        return Z.ravel() if Z.shape[1] == 1 else Z
+
+    def predict(self, X):
+        """Predict class labels for ``X``."""
+        return self._labels(self._decision(X))
+
+    def _proba_from_decision(self, Z):
+        if self._multilabel or Z.shape[1] == 1:
+            p = scipy.special.expit(Z)
+            if self._multilabel:
+                return p
+            return np.hstack([1 - p, p])
+        return scipy.special.softmax(Z, axis=1)

@@ -1,0 +1,320 @@
+"""Linear models trained by any of the lecture's optimizers.
+
+:class:`LinearRegressor` (least squares or absolute error) and
+:class:`LinearClassifier` (logistic or hinge loss) minimise
+
+    (Σᵢ wᵢ fᵢ) / (Σᵢ wᵢ) + (alpha/2) ‖coef‖²
+
+from all-zero coefficients (the intercept is not penalised); with unit weights
+this is the lecture's Eq. 14.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._estimator_base import BaseTorchEstimator
+from ._linear_objective import LinearObjective
+from ._losses import LOSSES
+from ._tasks import ClassificationTask, RegressionTask
+
+
+class _LinearModel(BaseTorchEstimator):
+    _parameter_constraints: dict = {
+        **BaseTorchEstimator._parameter_constraints,
+        "fit_intercept": ["boolean"],
+    }
+
+    def _loss_name(self, n_outputs: int) -> str:
+        return self.loss
+
+    def _make_objective(self, n_features, n_outputs):
+        loss = LOSSES[self._loss_name(n_outputs)]()
+        return LinearObjective(loss, n_features, n_outputs, self.alpha, self.fit_intercept)
+
+    def _initial_params(self, objective, generator, dtype, device):
+        return torch.zeros(objective.n_params, dtype=dtype, device=device)
+
+    def _auto_learning_rate(self, optimizer, objective, data):
+        if optimizer.auto_learning_rate is not None:
+            return optimizer.auto_learning_rate
+        return 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3
+
+    def _export(self, objective, x):
+        W, b = objective.unpack(x.detach().to("cpu", torch.float64))
+        self.coef_ = W.numpy().T.copy()
+        self.intercept_ = b.numpy().copy()
+
+    def _decision(self, X):
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model with ``max_iter`` epochs of the chosen optimizer.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight)
+
+
+class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
+    """Linear regression by first-order optimisation (least squares or absolute error).
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'absolute_error'}, default='squared_error'
+        ½(aᵀx − l)² or |aᵀx − l| per sample (averaged over targets).
+    optimizer : str or Optimizer, default='lbfgs'
+        One of 'gd', 'line_search', 'armijo', 'wolfe', 'steepest_descent',
+        'momentum', 'sgd', 'adagrad', 'rmsprop', 'adam', 'lbfgs', or an object of
+        :mod:`skopt_nn.optim` (its hyperparameters are then grid-searchable as
+        ``optimizer__<name>``).
+    learning_rate_init : float or 'auto', default='auto'
+        The step η₀.  'auto': η = 1 as the first trial of the line searches,
+        η = 1/L (Eq. 3, L estimated from the data) for 'gd', 'sgd' and
+        'momentum', 0.01 for AdaGrad and RMSProp, 1e-3 for Adam.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Step-size schedule (Eq. 17): η₀, η₀/k^power_t, or η₀ divided by 5 on
+        each loss plateau.
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size of the stochastic methods; 'auto' is min(200, n_samples).
+        The full-batch methods ignore it.
+    max_iter : int, default=200
+        Maximum number of epochs (one step per epoch for full-batch methods).
+    tol : float or None, default=1e-4
+        Stop when the loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs (or, full batch, when ‖∇f‖ ≤ tol).  None runs exactly ``max_iter``
+        epochs.
+    n_iter_no_change : int, default=10
+    alpha : float, default=1e-4
+        L2 penalty (alpha/2)‖coef‖².
+    fit_intercept : bool, default=True
+    shuffle : bool, default=True
+        Reshuffle the rows every epoch (mini-batch methods).
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling, bootstrap sampling and the validation split.
+    warm_start : bool, default=False
+        Continue from the previous fit, keeping the optimizer state and schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its R² stops
+        improving, and keep the best coefficients.
+    validation_fraction : float, default=0.1
+    verbose : int, default=0
+        Print the loss every epoch.
+    device : str, default='auto'
+        'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : ndarray of shape (1,) or (n_targets,)
+    n_iter_ : int
+        Epochs run by the last call to ``fit`` (or ``partial_fit``).
+    t_ : int
+        Number of training samples seen, over all calls.
+    loss_ : float
+    loss_curve_ : list of float
+        Loss per epoch.
+    best_loss_ : float
+    history_ : pandas.DataFrame
+        Per-iteration loss, gradient norm, step size and function evaluations.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    _parameter_constraints: dict = {
+        **_LinearModel._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "absolute_error"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        optimizer="lbfgs",
+        learning_rate_init="auto",
+        learning_rate="constant",
+        power_t=0.5,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        alpha=1e-4,
+        fit_intercept=True,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        verbose=0,
+        device="auto",
+    ):
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.device = device
+
+    def _export(self, objective, x):
+        super()._export(objective, x)
+        if self._y_ndim == 1:
+            self.coef_ = self.coef_.ravel()
+
+    def _decision(self, X):
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        coef = self.coef_.reshape(-1, self.n_features_in_)
+        return np.asarray(X @ coef.T, dtype=np.float64) + self.intercept_
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on ``(X, y)``, continuing the optimizer state of earlier calls."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _is_logistic(est) -> bool:
+    return est.loss == "logistic"
+
+
+class LinearClassifier(ClassifierMixin, ClassificationTask, _LinearModel):
+    """Linear classification by first-order optimisation (logistic or hinge loss).
+
+    Binary problems use one output with labels ±1; multi-class problems use one
+    output per class: multinomial (softmax cross-entropy) for ``'logistic'`` and
+    one-vs-rest for ``'hinge'``.
+
+    Parameters
+    ----------
+    loss : {'logistic', 'hinge'}, default='logistic'
+        log(1 + exp(−l·aᵀx)) (computed stably) or max(0, 1 − l·aᵀx).
+    class_weight : dict, 'balanced' or None, default=None
+        Weights multiplying the sample weights of each class.
+    optimizer, learning_rate_init, learning_rate, power_t, batch_size, max_iter, tol, \
+n_iter_no_change, alpha, fit_intercept, shuffle, random_state, warm_start, \
+early_stopping, validation_fraction, verbose, device
+        As for :class:`LinearRegressor`; early stopping scores accuracy.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    n_iter_, t_, loss_, loss_curve_, best_loss_, history_, n_features_in_, \
+feature_names_in_
+        As for :class:`LinearRegressor`.
+    """
+
+    _parameter_constraints: dict = {
+        **_LinearModel._parameter_constraints,
+        "loss": [StrOptions({"logistic", "hinge"})],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        loss="logistic",
+        *,
+        optimizer="lbfgs",
+        learning_rate_init="auto",
+        learning_rate="constant",
+        power_t=0.5,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        alpha=1e-4,
+        fit_intercept=True,
+        class_weight=None,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        verbose=0,
+        device="auto",
+    ):
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.device = device
+
+    def _loss_target(self, n_classes):
+        return "onehot" if self.loss == "logistic" and n_classes > 2 else "sign"
+
+    def _loss_name(self, n_outputs):
+        return "softmax" if self.loss == "logistic" and n_outputs > 1 else self.loss
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on ``(X, y)``, continuing the optimizer state of earlier calls.
+
+        ``classes`` (all labels that will ever appear) is required on the first call.
+        """
+        if not hasattr(self, "_trainer"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported for partial_fit; pass a dict.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    @available_if(_is_logistic)
+    def predict_proba(self, X):
+        """Class probabilities (logistic loss only), shape (n_samples, n_classes)."""
+        return self._proba_from_decision(self._decision(X))
+
+    @available_if(_is_logistic)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))

@@ -1,0 +1,241 @@
+"""Full-batch methods that choose their step by evaluating f along a direction.
+
+Gradient descent with the halving, Armijo or Wolfe line search, steepest descent
+(Eq. 9) and L-BFGS.  The scalar searches themselves are in :mod:`.line_search`.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import torch
+from sklearn.utils._param_validation import Interval
+
+from . import line_search
+from ._base import Oracle, SearchMethod, StepResult
+
+
+class Ray:
+    r"""φ(η) = f(x + η d) and φ'(η) for one line search, caching the last point.
+
+    With ``with_grad=True`` every evaluation also computes ∇f, so that φ'(η) at a
+    point where φ was just evaluated costs nothing more.
+    """
+
+    def __init__(self, oracle: Oracle, x: torch.Tensor, d: torch.Tensor, with_grad: bool):
+        self.oracle, self.x, self.d, self.with_grad = oracle, x, d, with_grad
+        self.cache: tuple[float, float, torch.Tensor | None] | None = None
+
+    def point(self, eta: float) -> torch.Tensor:
+        return torch.add(self.x, self.d, alpha=eta)
+
+    def phi(self, eta: float) -> float:
+        if self.cache is not None and self.cache[0] == eta:
+            return self.cache[1]
+        if self.with_grad:
+            f, g = self.oracle.value_grad(self.point(eta))
+        else:
+            f, g = self.oracle.value(self.point(eta)), None
+        self.cache = (eta, f, g)
+        return f
+
+    def dphi(self, eta: float) -> float:
+        if self.cache is None or self.cache[0] != eta or self.cache[2] is None:
+            f, g = self.oracle.value_grad(self.point(eta))
+            self.cache = (eta, f, g)
+        return float(torch.dot(self.cache[2], self.d))
+
+    def move(self, result: line_search.SearchResult, fun0: float) -> StepResult:
+        """Apply the accepted step to x in place and report it."""
+        if result.step <= 0.0:
+            return StepResult(fun0, None, 0.0, result.n_evals)
+        self.x.add_(self.d, alpha=result.step)
+        g = self.cache[2] if self.cache is not None and self.cache[0] == result.step else None
+        return StepResult(result.phi, g, result.step, result.n_evals)
+
+
+class HalvingLineSearch(SearchMethod):
+    r"""Gradient descent with the lecture's halving line search (Eq. 5-7).
+
+    Each iteration starts at η = ``learning_rate_init`` (the lecture's η = 1 with
+    ``'auto'``) and halves η until f decreases (Eq. 6), then steps
+    x⁽ᵏ⁺¹⁾ = x⁽ᵏ⁾ - η∇f(x⁽ᵏ⁾) (Eq. 4).
+    """
+
+    name: ClassVar[str] = "line_search"
+
+    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
+        state["k"] += 1
+        ray = Ray(oracle, x, -grad, with_grad=False)
+        return ray.move(line_search.halving(ray.phi, fun, eta0=lr), fun)
+
+
+class ArmijoLineSearch(SearchMethod):
+    r"""Gradient descent with Armijo backtracking.
+
+    η starts at ``learning_rate_init`` and shrinks by ``shrink`` until
+    f(x - η∇f) ≤ f(x) - c₁ η ‖∇f(x)‖².
+
+    Parameters
+    ----------
+    c1 : float, default=1e-4
+        Sufficient-decrease constant, in (0, 1).
+    shrink : float, default=0.5
+        Backtracking factor, in (0, 1).
+    """
+
+    name: ClassVar[str] = "armijo"
+    _parameter_constraints: ClassVar[dict] = {
+        "c1": [Interval(Real, 0, 1, closed="neither")],
+        "shrink": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(self, c1: float = 1e-4, shrink: float = 0.5):
+        self.c1 = c1
+        self.shrink = shrink
+
+    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
+        state["k"] += 1
+        ray = Ray(oracle, x, -grad, with_grad=False)
+        dphi0 = -float(torch.dot(grad, grad))
+        res = line_search.armijo(ray.phi, fun, dphi0, eta0=lr, c1=self.c1, shrink=self.shrink)
+        return ray.move(res, fun)
+
+
+class WolfeLineSearch(SearchMethod):
+    r"""Gradient descent with a strong Wolfe line search.
+
+    The step satisfies f(x - η∇f) ≤ f(x) - c₁η‖∇f‖² and
+    |∇f(x - η∇f)ᵀ∇f(x)| ≤ c₂‖∇f(x)‖².
+
+    Parameters
+    ----------
+    c1 : float, default=1e-4
+        Sufficient-decrease constant.
+    c2 : float, default=0.9
+        Curvature constant, c1 < c2 < 1.
+    """
+
+    name: ClassVar[str] = "wolfe"
+    _parameter_constraints: ClassVar[dict] = {
+        "c1": [Interval(Real, 0, 1, closed="neither")],
+        "c2": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(self, c1: float = 1e-4, c2: float = 0.9):
+        self.c1 = c1
+        self.c2 = c2
+
+    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
+        state["k"] += 1
+        d = -grad
+        ray = Ray(oracle, x, d, with_grad=True)
+        res = line_search.wolfe(
+            ray.phi, ray.dphi, fun, -float(torch.dot(grad, grad)), eta0=lr, c1=self.c1, c2=self.c2
+        )
+        return ray.move(res, fun)
+
+
+class SteepestDescent(SearchMethod):
+    r"""Steepest descent (Eq. 9): the exact minimiser along -∇f.
+
+    .. math:: \eta^{(k)} = \arg\min_\eta f(x^{(k)} - \eta \nabla f(x^{(k)}))
+
+    On a quadratic (the squared-error linear model) the step is the closed form
+    η = gᵀg / gᵀHg, using the model's Hessian-vector curvature; otherwise a bracket
+    and Brent's method minimise φ numerically (a local minimiser when f is
+    nonconvex).
+    """
+
+    name: ClassVar[str] = "steepest_descent"
+
+    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
+        state["k"] += 1
+        d = -grad
+        ray = Ray(oracle, x, d, with_grad=False)
+        curvature = getattr(oracle, "curvature", None)
+        dHd = curvature(d) if curvature is not None else None
+        if dHd is not None and dHd > 0:
+            eta = float(torch.dot(grad, grad)) / dHd
+            res = line_search.SearchResult(eta, ray.phi(eta), 1)
+            if not res.phi < fun:  # rounding at the optimum: no decrease left
+                res = line_search.SearchResult(0.0, fun, 1)
+        else:
+            res = line_search.exact(ray.phi, fun, eta0=lr)
+        return ray.move(res, fun)
+
+
+class LBFGS(SearchMethod):
+    r"""Limited-memory BFGS with a strong Wolfe line search (not in the lecture).
+
+    The direction is d = -H∇f, with H the inverse-Hessian estimate built from the
+    last ``memory`` pairs (s, y) by the two-loop recursion; the step comes from
+    :func:`.line_search.wolfe` starting at η = 1.  It is what scikit-learn's
+    ``solver='lbfgs'`` offers, kept on the device.
+
+    Parameters
+    ----------
+    memory : int, default=10
+        Number of (s, y) pairs kept.
+    c1, c2 : float, default=1e-4, 0.9
+        Strong Wolfe constants.
+    """
+
+    name: ClassVar[str] = "lbfgs"
+    _parameter_constraints: ClassVar[dict] = {
+        "memory": [Interval(Integral, 1, None, closed="left")],
+        "c1": [Interval(Real, 0, 1, closed="neither")],
+        "c2": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(self, memory: int = 10, c1: float = 1e-4, c2: float = 0.9):
+        self.memory = memory
+        self.c1 = c1
+        self.c2 = c2
+
+    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+        return {"k": 0, "s": [], "y": [], "rho": []}
+
+    def _direction(self, g: torch.Tensor, state: dict) -> torch.Tensor:
+        q = g.clone()
+        alphas = []
+        for s, y, rho in zip(reversed(state["s"]), reversed(state["y"]), reversed(state["rho"])):
+            a = rho * torch.dot(s, q)
+            q.sub_(y, alpha=float(a))
+            alphas.append(a)
+        if state["s"]:
+            s, y = state["s"][-1], state["y"][-1]
+            q.mul_(torch.dot(s, y) / torch.dot(y, y))
+        for (s, y, rho), a in zip(zip(state["s"], state["y"], state["rho"]), reversed(alphas)):
+            b = rho * torch.dot(y, q)
+            q.add_(s, alpha=float(a - b))
+        return q.neg_()
+
+    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
+        state["k"] += 1
+        d = self._direction(grad, state)
+        dphi0 = float(torch.dot(grad, d))
+        if not dphi0 < 0:  # lost descent (rounding): restart from steepest descent
+            state["s"].clear(), state["y"].clear(), state["rho"].clear()
+            d = -grad
+            dphi0 = -float(torch.dot(grad, grad))
+        eta0 = lr if state["s"] else min(lr, 1.0 / max(float(grad.abs().sum()), 1e-12))
+        x_old = x.clone()
+        ray = Ray(oracle, x, d, with_grad=True)
+        res = line_search.wolfe(ray.phi, ray.dphi, fun, dphi0, eta0=eta0, c1=self.c1, c2=self.c2)
+        step = ray.move(res, fun)
+        if step.step_size > 0:
+            if step.grad is None:
+                step.fun, step.grad = oracle.value_grad(x)
+                step.n_evals += 1
+            s = x - x_old
+            y = step.grad - grad
+            sy = float(torch.dot(s, y))
+            if sy > 1e-10 * float(torch.dot(y, y)):
+                state["s"].append(s), state["y"].append(y), state["rho"].append(1.0 / sy)
+                if len(state["s"]) > self.memory:
+                    state["s"].pop(0), state["y"].pop(0), state["rho"].pop(0)
+        else:
+            state["s"].clear(), state["y"].clear(), state["rho"].clear()
+        return step

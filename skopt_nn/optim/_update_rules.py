@@ -1,0 +1,254 @@
+"""Update-rule methods: gradient descent, SGD, momentum, AdaGrad, RMSProp, Adam.
+
+Each ``update`` reads like its equation in the lecture
+(``shared/lecture/backprop_sgd_adam.md``); ``x``, ``g`` and the state tensors are
+flat vectors, so one step is a handful of vector operations and never leaves the
+device.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any, ClassVar
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import UpdateRule
+
+SAMPLINGS = ("without_replacement", "with_replacement")
+
+
+class GradientDescent(UpdateRule):
+    r"""Gradient descent with a fixed or scheduled step (lecture Eq. 4).
+
+    .. math:: x^{(k+1)} = x^{(k)} - \eta^{(k)} \nabla f(x^{(k)})
+
+    Always uses the full batch: one step per epoch.  With
+    ``learning_rate_init='auto'`` the estimators use η = 1/L (Eq. 3) where the
+    Lipschitz constant L of the gradient can be estimated from the data.
+    """
+
+    full_batch: ClassVar[bool] = True
+    name: ClassVar[str] = "gd"
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+        state["k"] += 1
+        x.add_(g, alpha=-lr)
+
+
+class SGD(UpdateRule):
+    r"""Stochastic and mini-batch gradient descent (lecture Eq. 16 and 26).
+
+    .. math:: x^{(k+1)} = x^{(k)} - \eta^{(k)} \frac{1}{b}\sum_{i\in B_k} \nabla f_i(x^{(k)})
+
+    ``batch_size=1`` is Eq. 16 (one sample per step).
+
+    Parameters
+    ----------
+    sampling : {'without_replacement', 'with_replacement'}, default='without_replacement'
+        How batches are drawn.  ``'without_replacement'`` splits each epoch into
+        disjoint batches of a fresh permutation (Eq. 24-25, gradient error
+        Eq. 30); ``'with_replacement'`` bootstraps every batch independently
+        (Eq. 31), ``n // batch_size`` batches making an epoch.
+    """
+
+    name: ClassVar[str] = "sgd"
+    _parameter_constraints: ClassVar[dict] = {"sampling": [StrOptions(set(SAMPLINGS))]}
+
+    def __init__(self, sampling: str = "without_replacement"):
+        self.sampling = sampling
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+        state["k"] += 1
+        x.add_(g, alpha=-lr)
+
+
+class Momentum(UpdateRule):
+    r"""Gradient descent with momentum (lecture Eq. 8).
+
+    .. math::
+        (\Delta x)^{(k)} = \alpha (\Delta x)^{(k-1)} - \eta^{(k)} \nabla f(x^{(k)}),
+        \qquad x^{(k+1)} = x^{(k)} + (\Delta x)^{(k)}
+
+    with α = ``momentum`` and Δx⁽⁰⁾ = 0.  With a constant step this is
+    ``torch.optim.SGD(momentum=α)``; with a schedule the lecture's form keeps each
+    past step at the size it was taken.  Uses mini-batches (``batch_size``).
+
+    Parameters
+    ----------
+    momentum : float, default=0.9
+        α in Eq. 8, in [0, 1).
+    nesterov : bool, default=False
+        Use Nesterov's look-ahead: the step applied is α Δx⁽ᵏ⁾ - η ∇f, as
+        scikit-learn's ``nesterovs_momentum``.
+    """
+
+    name: ClassVar[str] = "momentum"
+    _parameter_constraints: ClassVar[dict] = {
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+    }
+
+    def __init__(self, momentum: float = 0.9, nesterov: bool = False):
+        self.momentum = momentum
+        self.nesterov = nesterov
+
+    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+        return {"k": 0, "delta": torch.zeros_like(x)}
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+        state["k"] += 1
+        delta = state["delta"]
+        delta.mul_(self.momentum).add_(g, alpha=-lr)  # Eq. 8
+        if self.nesterov:
+            x.add_(delta, alpha=self.momentum).add_(g, alpha=-lr)
+        else:
+            x.add_(delta)
+
+
+class AdaGrad(UpdateRule):
+    r"""Adaptive gradient (lecture Eq. 32-34).
+
+    .. math::
+        G_{jj}^{(k)} = \sqrt{\varepsilon + \sum_{\tau=0}^{k} g_j^{(\tau)2}}, \qquad
+        x_j^{(k+1)} = x_j^{(k)} - \frac{\eta^{(k)}}{G_{jj}^{(k)}}\, g_j^{(k)}
+
+    ε sits inside the square root as in Eq. 33 (``torch.optim.Adagrad`` adds its
+    ``eps`` outside; the two agree for ε = 0).
+
+    Parameters
+    ----------
+    epsilon : float, default=1e-10
+        ε ≥ 0 of Eq. 33.
+    """
+
+    name: ClassVar[str] = "adagrad"
+    _parameter_constraints: ClassVar[dict] = {"epsilon": [Interval(Real, 0, None, closed="left")]}
+    auto_learning_rate: ClassVar[float | None] = 0.01
+
+    def __init__(self, epsilon: float = 1e-10):
+        self.epsilon = epsilon
+
+    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+        return {"k": 0, "sum_sq": torch.zeros_like(x)}
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+        state["k"] += 1
+        sum_sq = state["sum_sq"]
+        sum_sq.addcmul_(g, g)
+        G = (sum_sq + self.epsilon).sqrt_()  # Eq. 33
+        x.addcdiv_(g, G, value=-lr)  # Eq. 34
+
+
+class RMSProp(UpdateRule):
+    r"""Root mean square propagation (lecture Eq. 35-36).
+
+    .. math::
+        v^{(k+1)} = \gamma v^{(k)} + (1-\gamma)\, g^{(k)} \odot g^{(k)}, \qquad
+        x^{(k+1)} = x^{(k)} - \frac{\eta^{(k)}}{\sqrt{\varepsilon + v^{(k+1)}}}\, g^{(k)}
+
+    The lecture writes v as a scalar, ``‖g‖²``; ``elementwise=False`` gives that
+    form exactly.  The default keeps one v per coordinate, as the original method
+    and ``torch.optim.RMSprop`` (``alpha=γ``; its ``eps`` is outside the root, so
+    the two agree for ε = 0).
+
+    Parameters
+    ----------
+    gamma : float, default=0.9
+        Forgetting factor γ in [0, 1).
+    epsilon : float, default=1e-10
+        ε ≥ 0 inside the square root (Eq. 36).
+    elementwise : bool, default=True
+        Per-coordinate v (True) or the lecture's scalar v (False).
+    """
+
+    name: ClassVar[str] = "rmsprop"
+    _parameter_constraints: ClassVar[dict] = {
+        "gamma": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "elementwise": ["boolean"],
+    }
+    auto_learning_rate: ClassVar[float | None] = 0.01
+
+    def __init__(self, gamma: float = 0.9, epsilon: float = 1e-10, elementwise: bool = True):
+        self.gamma = gamma
+        self.epsilon = epsilon
+        self.elementwise = elementwise
+
+    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+        v = torch.zeros_like(x) if self.elementwise else x.new_zeros(())
+        return {"k": 0, "v": v}
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+        state["k"] += 1
+        v = state["v"]
+        if self.elementwise:
+            v.mul_(self.gamma).addcmul_(g, g, value=1 - self.gamma)  # Eq. 35
+        else:
+            v.mul_(self.gamma).add_(torch.dot(g, g), alpha=1 - self.gamma)
+        x.addcdiv_(g, (v + self.epsilon).sqrt_(), value=-lr)  # Eq. 36
+
+
+class Adam(UpdateRule):
+    r"""Adaptive moment estimation (lecture Eq. 37-39).
+
+    .. math::
+        m^{(k+1)} &= \beta_1 m^{(k)} + (1-\beta_1)\, g^{(k)} \\
+        v^{(k+1)} &= \beta_2 v^{(k)} + (1-\beta_2)\, g^{(k)} \odot g^{(k)} \\
+        \hat m = \frac{m^{(k+1)}}{1-\beta_1^{k}}, \quad
+        \hat v &= \frac{v^{(k+1)}}{1-\beta_2^{k}}, \quad
+        x^{(k+1)} = x^{(k)} - \frac{\eta^{(k)}}{\sqrt{\varepsilon + \hat v}}\, \hat m
+
+    with k = 1, 2, … counting steps (the lecture's γ₁, γ₂ are β₁, β₂).  The lecture
+    writes v as the scalar ``‖g‖²``; ``elementwise=False`` gives that form, the
+    default keeps one v per coordinate as the paper and ``torch.optim.Adam``
+    (whose ``eps`` is outside the root: the two agree for ε = 0).
+
+    Parameters
+    ----------
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment, in [0, 1).
+    epsilon : float, default=1e-16
+        ε ≥ 0 inside the square root of Eq. 39 (1e-16 inside the root is the
+        usual 1e-8 outside it).
+    elementwise : bool, default=True
+        Per-coordinate v (True) or the lecture's scalar v (False).
+    """
+
+    name: ClassVar[str] = "adam"
+    _parameter_constraints: ClassVar[dict] = {
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "elementwise": ["boolean"],
+    }
+    auto_learning_rate: ClassVar[float | None] = 1e-3
+
+    def __init__(
+        self,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-16,
+        elementwise: bool = True,
+    ):
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.elementwise = elementwise
+
+    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+        v = torch.zeros_like(x) if self.elementwise else x.new_zeros(())
+        return {"k": 0, "m": torch.zeros_like(x), "v": v}
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+        state["k"] += 1
+        k, m, v = state["k"], state["m"], state["v"]
+        b1, b2 = self.beta_1, self.beta_2
+        m.lerp_(g, 1 - b1)  # Eq. 37
+        if self.elementwise:
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)  # Eq. 38, per coordinate
+        else:
+            v.mul_(b2).add_(torch.dot(g, g), alpha=1 - b2)  # Eq. 38 as written
+        denom = (v / (1 - b2**k)).add_(self.epsilon).sqrt_()  # sqrt(ε + v̂)
+        x.addcdiv_(m, denom, value=-lr / (1 - b1**k))  # Eq. 39 with m̂ = m / (1 - β₁ᵏ)
