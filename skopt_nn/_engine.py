@@ -145,7 +145,7 @@ class Trainer:
                     f"starting loss {self.initial_loss:.3g}) with learning rate "
                     f"{self.schedule.eta:g} (learning_rate_init); the last finite "
                     "parameters are kept. Use a smaller learning_rate_init.",
-                    ConvergenceWarning, stacklevel=3)
+                    ConvergenceWarning, stacklevel=5)
                 return epochs
             x_good.copy_(self.x)
             self.t += n_seen
@@ -161,7 +161,7 @@ class Trainer:
         if warn_max_iter and tol is not None and not converged and epochs == max_epochs:
             warnings.warn(
                 f"Maximum iterations ({max_epochs}) reached and the optimization hasn't "
-                "converged yet.", ConvergenceWarning, stacklevel=3)
+                "converged yet.", ConvergenceWarning, stacklevel=5)
         return epochs
 
     def _divergence_limit(self) -> float:

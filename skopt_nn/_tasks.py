@@ -10,6 +10,7 @@ import numpy as np
 import scipy.special
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
 
 
 class RegressionTask:
@@ -49,8 +50,8 @@ class ClassificationTask:
     def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
         check_classification_targets(y)
         multilabel = np.ndim(y) == 2 and type_of_target(y) == "multilabel-indicator"
-        if np.ndim(y) == 2 and not multilabel:
-            y = np.ravel(y) if y.shape[1] == 1 else y
+        if np.ndim(y) == 2 and not multilabel and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         if multilabel and not self._supports_multilabel:
             raise ValueError(f"{type(self).__name__} does not support multilabel targets.")
         if first_call:
@@ -61,8 +62,8 @@ class ClassificationTask:
             self._multilabel = multilabel
             if len(self.classes_) < 2 and not multilabel:
                 raise ValueError(
-                    "The training data must contain at least 2 classes; got only "
-                    f"{self.classes_.tolist()!r}.")
+                    "The training data contains one class only "
+                    f"({self.classes_.tolist()!r}); at least 2 classes are needed.")
         elif multilabel != self._multilabel:
             raise ValueError("The type of target changed between calls (multilabel or not).")
         if multilabel:

@@ -46,14 +46,14 @@ class _LinearModel(BaseTorchEstimator):
         return 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3
 
     def _export(self, objective, x):
-        W, b = objective.unpack(x.detach().to("cpu", torch.float64))
+        W, b = objective.unpack(x.detach().cpu())
         self.coef_ = W.numpy().T.copy()
         self.intercept_ = b.numpy().copy()
 
     def _decision(self, X):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        return np.asarray(X @ self.coef_.T) + self.intercept_
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -194,7 +194,7 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         coef = self.coef_.reshape(-1, self.n_features_in_)
-        return np.asarray(X @ coef.T, dtype=np.float64) + self.intercept_
+        return np.asarray(X @ coef.T) + self.intercept_
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):

@@ -143,9 +143,9 @@ class SteepestDescent(SearchMethod):
     .. math:: \eta^{(k)} = \arg\min_\eta f(x^{(k)} - \eta \nabla f(x^{(k)}))
 
     On a quadratic (the squared-error linear model) the step is the closed form
-    η = gᵀg / gᵀHg, using the model's Hessian-vector curvature; otherwise a bracket
-    and Brent's method minimise φ numerically (a local minimiser when f is
-    nonconvex).
+    η = gᵀg / gᵀHg, using the model's Hessian-vector curvature; otherwise the root
+    of φ'(η) = 0 is bracketed and found by Brent's method (a local minimiser when f
+    is nonconvex).
     """
 
     name: ClassVar[str] = "steepest_descent"
@@ -153,8 +153,8 @@ class SteepestDescent(SearchMethod):
     def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
         state["k"] += 1
         d = -grad
-        ray = Ray(oracle, x, d, with_grad=False)
         curvature = getattr(oracle, "curvature", None)
+        ray = Ray(oracle, x, d, with_grad=curvature is None)
         dHd = curvature(d) if curvature is not None else None
         if dHd is not None and dHd > 0:
             eta = float(torch.dot(grad, grad)) / dHd
@@ -162,7 +162,8 @@ class SteepestDescent(SearchMethod):
             if not res.phi < fun:  # rounding at the optimum: no decrease left
                 res = line_search.SearchResult(0.0, fun, 1)
         else:
-            res = line_search.exact(ray.phi, fun, eta0=lr)
+            dphi0 = -float(torch.dot(grad, grad))
+            res = line_search.exact(ray.phi, ray.dphi, fun, dphi0, eta0=lr)
         return ray.move(res, fun)
 
 

@@ -16,7 +16,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scipy.optimize import minimize_scalar
+import numpy as np
+from scipy.optimize import brentq
 
 
 @dataclass
@@ -201,39 +202,46 @@ def _zoom(a_lo, a_hi, f_lo, f_hi, d_lo, ev, evd, phi0, dphi0, c1, c2, n_of, max_
 
 
 def exact(
-    phi: Callable[[float], float], phi0: float, eta0: float = 1.0, xtol: float = 1e-10,
-    max_iter: int = 200,
+    phi: Callable[[float], float],
+    dphi: Callable[[float], float],
+    phi0: float,
+    dphi0: float,
+    eta0: float = 1.0,
+    max_evals: int = 100,
 ) -> SearchResult:
     r"""Steepest descent's step (Eq. 9): :math:`\eta = \arg\min_{\eta > 0} \varphi(\eta)`.
 
-    A bracket is grown from ``[0, eta0]`` (doubling while φ keeps decreasing, halving
-    while φ(eta0) ≥ φ(0)), then Brent's method minimises φ inside it.  On a
-    nonconvex φ this finds a local minimiser along the ray.
+    The minimiser is found as the root of φ'(η) = 0, which can be located to
+    machine precision (a minimisation from values of φ alone cannot resolve η
+    better than about √ε).  A bracket [lo, hi] with φ'(lo) < 0 ≤ φ'(hi) is grown
+    from ``eta0`` by doubling, then Brent's root finder closes it.  On a
+    nonconvex φ this is a local minimiser along the ray.  ``dphi0`` = φ'(0) must
+    be negative.
     """
     n = 0
 
     def ev(eta):
         nonlocal n
         n += 1
-        return phi(eta)
+        return dphi(eta)
 
-    hi, f_hi = eta0, ev(eta0)
-    while f_hi >= phi0 and n < 60:  # shrink until the first trial decreases f
-        hi *= 0.5
-        f_hi = ev(hi)
-    if f_hi >= phi0:
+    lo, hi = 0.0, eta0
+    d_hi = ev(hi)
+    while d_hi < 0 and math.isfinite(d_hi) and n < max_evals // 2:
+        lo, hi = hi, 2.0 * hi
+        d_hi = ev(hi)
+    if not math.isfinite(d_hi):  # overshoot into overflow: halve back towards lo
+        while not math.isfinite(d_hi) and n < max_evals // 2:
+            hi = 0.5 * (lo + hi)
+            d_hi = ev(hi)
+    if d_hi < 0 or not math.isfinite(d_hi):
+        eta = lo if lo > 0 else 0.0
+    elif d_hi == 0:
+        eta = hi
+    else:
+        eta = brentq(ev, lo, hi, xtol=1e-15 * hi, rtol=4 * np.finfo(float).eps,
+                     maxiter=max_evals)
+    value = phi(eta) if eta > 0 else phi0
+    if not value < phi0:  # no decrease left (at the optimum up to rounding)
         return SearchResult(0.0, phi0, n)
-    mid, f_mid = hi, f_hi
-    lo = 0.0
-    hi, f_hi = 2.0 * mid, ev(2.0 * mid)
-    while f_hi < f_mid and n < 120:  # grow until φ turns up
-        lo, mid, f_mid = mid, hi, f_hi
-        hi, f_hi = 2.0 * hi, ev(2.0 * hi)
-    if math.isfinite(f_hi) and f_hi >= f_mid:
-        res = minimize_scalar(
-            ev, bracket=(lo, mid, hi), method="brent", options={"xtol": xtol, "maxiter": max_iter}
-        )
-        eta, value = float(res.x), float(res.fun)
-        if math.isfinite(value) and value <= f_mid and eta > 0:
-            return SearchResult(eta, value, n)
-    return SearchResult(mid, f_mid, n)
+    return SearchResult(eta, value, n)
