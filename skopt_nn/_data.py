@@ -98,9 +98,9 @@ class Dataset:
         return n_rows(self.X)
 
     def take(self, rows: torch.Tensor) -> Dataset:
-        X = self.X.take(rows) if isinstance(self.X, SparseRows) else self.X[rows]
-        sw = None if self.sw is None else self.sw[rows]
-        return Dataset(X, self.Y[rows], sw, self.weight_scale)
+        X = self.X.take(rows) if isinstance(self.X, SparseRows) else self.X.index_select(0, rows)
+        sw = None if self.sw is None else self.sw.index_select(0, rows)
+        return Dataset(X, self.Y.index_select(0, rows), sw, self.weight_scale)
 
     def slice(self, start: int, stop: int) -> Dataset:
         X = self.X.slice(start, stop) if isinstance(self.X, SparseRows) else self.X[start:stop]
