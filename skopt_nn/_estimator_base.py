@@ -8,6 +8,7 @@ the shared training loop in :mod:`skopt_nn._engine`.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -25,6 +26,12 @@ from ._device import resolve_device, single_thread_if_small, torch_dtype
 from ._engine import HISTORY_COLUMNS, Trainer
 from .optim._registry import OPTIMIZERS, get_optimizer
 from .optim._schedules import SCHEDULES, Schedule
+
+
+_VALIDATION_TOO_SMALL = (
+    "The validation set is too small. Increase 'validation_fraction' or the size of your "
+    "dataset (early_stopping=True holds out a validation split)."
+)
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -70,7 +77,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     def _validation_score(self, objective, x, X_val, Y_val) -> float:
         """The early-stopping score (accuracy or R²) on the held-out split."""
 
-    def _auto_learning_rate(self, optimizer, objective, data: Dataset) -> float:
+    def _auto_learning_rate(self, optimizer, objective, data: Dataset, x0) -> float:
         rate = optimizer.auto_learning_rate
         return 1e-3 if rate is None else rate
 
@@ -153,13 +160,12 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 x0 = self._initial_params(objective, generator, dtype, device)
                 lr = self.learning_rate_init
                 if lr == "auto":
-                    lr = self._auto_learning_rate(optimizer, objective, data)
+                    lr = self._auto_learning_rate(optimizer, objective, data, x0)
                 trainer = Trainer(objective, x0, optimizer,
                                   Schedule(self.learning_rate, float(lr), self.power_t))
                 trainer.generator = generator
             trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
-            batch_size = n if self.batch_size == "auto" and optimizer.full_batch else \
-                min(200 if self.batch_size == "auto" else self.batch_size, n)
+            batch_size = self._batch_size(n, optimizer)
             validation = None
             if early_stopping:
                 Xv = as_device_matrix(X_val, dtype, device)
@@ -193,6 +199,16 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             self.best_validation_score_ = None
         return self
 
+    def _batch_size(self, n: int, optimizer) -> int:
+        if optimizer.full_batch:
+            return n
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped", UserWarning, stacklevel=4)
+        return min(self.batch_size, n)
+
     def _validation_split(self, X, Y, sw, y):
         stratify = y if self._is_classifier() and np.ndim(y) == 1 else None
         arrays = [X, Y] + ([] if sw is None else [sw])
@@ -201,15 +217,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             parts = train_test_split(*arrays, test_size=self.validation_fraction,
                                      random_state=seed, stratify=stratify)
         except ValueError as exc:
-            raise ValueError(
-                "The validation set is too small for early_stopping: increase "
-                "'validation_fraction' or the number of samples."
-            ) from exc
+            raise ValueError(_VALIDATION_TOO_SMALL) from exc
         X, X_val, Y, Y_val = parts[:4]
         if X_val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small for early_stopping: increase "
-                "'validation_fraction' or the number of samples.")
+            raise ValueError(_VALIDATION_TOO_SMALL)
         return X, X_val, Y, Y_val, (parts[4] if sw is not None else None)
 
     def _is_classifier(self) -> bool:

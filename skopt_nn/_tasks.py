@@ -72,7 +72,8 @@ class ClassificationTask:
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:
             raise ValueError(
-                f"y contains labels {unseen.tolist()!r} not in classes {self.classes_.tolist()!r}.")
+                f"`y` has classes not in `self.classes_`: y contains labels "
+                f"{unseen.tolist()!r} not in classes {self.classes_.tolist()!r}.")
         idx = np.searchsorted(self.classes_, y)
         sw = self._apply_class_weight(idx, sw)
         K = len(self.classes_)

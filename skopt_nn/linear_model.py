@@ -40,7 +40,7 @@ class _LinearModel(BaseTorchEstimator):
     def _initial_params(self, objective, generator, dtype, device):
         return torch.zeros(objective.n_params, dtype=dtype, device=device)
 
-    def _auto_learning_rate(self, optimizer, objective, data):
+    def _auto_learning_rate(self, optimizer, objective, data, x0):
         if optimizer.auto_learning_rate is not None:
             return optimizer.auto_learning_rate
         return 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3

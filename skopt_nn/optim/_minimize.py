@@ -76,7 +76,7 @@ class _FunctionOracle:
         return float(f.detach()), g.detach()
 
 
-def _local_lipschitz(oracle: _FunctionOracle, x: torch.Tensor, g: torch.Tensor) -> float:
+def local_lipschitz(oracle: _FunctionOracle, x: torch.Tensor, g: torch.Tensor) -> float:
     """‖∇f(x + h) − ∇f(x)‖ / ‖h‖ for a small h along −∇f: a local estimate of L."""
     gnorm = float(g.norm())
     if gnorm == 0.0:
@@ -161,7 +161,7 @@ def minimize(
     if learning_rate_init == "auto":
         lr = opt.auto_learning_rate
         if lr is None:
-            lr = 1.0 / _local_lipschitz(oracle, x, g)
+            lr = 1.0 / local_lipschitz(oracle, x, g)
     elif isinstance(learning_rate_init, (int, float)) and learning_rate_init > 0:
         lr = float(learning_rate_init)
     else:

@@ -163,7 +163,10 @@ class SteepestDescent(SearchMethod):
                 res = line_search.SearchResult(0.0, fun, 1)
         else:
             dphi0 = -float(torch.dot(grad, grad))
-            res = line_search.exact(ray.phi, ray.dphi, fun, dphi0, eta0=lr)
+            # bracket from the previous step: same minimiser, fewer evaluations
+            res = line_search.exact(ray.phi, ray.dphi, fun, dphi0, eta0=state.get("eta", lr))
+            if res.step > 0:
+                state["eta"] = res.step
         return ray.move(res, fun)
 
 
