@@ -29,9 +29,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._data import Dataset, SparseRows
 from .optim._base import Optimizer, SearchMethod
+from .optim._minimize import diverged
 from .optim._schedules import Schedule
 
-#: a loss this many times its starting value counts as divergence
+#: a loss this many times its starting value (or 1) above it counts as divergence
 DIVERGENCE_FACTOR = 1e4
 #: data sets smaller than this (bytes) are permuted with one gather per epoch
 _GATHER_EPOCH_BYTES = 8 << 20
@@ -136,7 +137,7 @@ class Trainer:
                     data, g, batch_size, shuffle, generator, sampling)
                 stalled = False
             epochs += 1
-            if not (math.isfinite(loss) and loss <= self._divergence_limit()) or \
+            if diverged(loss, self.initial_loss, DIVERGENCE_FACTOR) or \
                     not bool(torch.isfinite(self.x).all()):
                 self.x.copy_(x_good)
                 self.fun_grad = None
@@ -163,9 +164,6 @@ class Trainer:
                 f"Maximum iterations ({max_epochs}) reached and the optimization hasn't "
                 "converged yet.", ConvergenceWarning, stacklevel=5)
         return epochs
-
-    def _divergence_limit(self) -> float:
-        return DIVERGENCE_FACTOR * abs(self.initial_loss) + 1e-12
 
     def _full_batch_epoch(self, oracle: FullBatchOracle, g: torch.Tensor):
         if self.fun_grad is None:

@@ -7,6 +7,8 @@ on the checks' tiny data sets the mini-batch is usually the full batch and they
 pass, so those two are allowed to fail without being required to.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import (
@@ -15,16 +17,22 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skopt_nn import LinearClassifier, LinearRegressor
+from skopt_nn import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
 
 FULL_BATCH = ["gd", "line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
 STOCHASTIC = ["momentum", "sgd", "adagrad", "rmsprop", "adam"]
 # steps for the adaptive methods that fit the checks' small data within max_iter
 STEP = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.1}
+MLP_STEP = {**STEP, "sgd": 0.1, "momentum": 0.01}
 SW_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": "mini-batch training",
     "check_sample_weight_equivalence_on_sparse_data": "mini-batch training",
 }
+
+
+# the exact line search costs ~10 gradients per iteration: fewer iterations keep it quick
+MAX_ITER = {"steepest_descent": 30, "line_search": 40, "armijo": 40, "wolfe": 40}
+MLP_MAX_ITER = {**MAX_ITER, "steepest_descent": 15}
 
 
 def _estimators():
@@ -34,11 +42,21 @@ def _estimators():
         for opt in FULL_BATCH + STOCHASTIC:
             out.append(cls(optimizer=opt, learning_rate_init=STEP.get(opt, "auto"),
                            random_state=0, max_iter=60))
+    for cls in (MLPRegressor, MLPClassifier):
+        out.append(cls(random_state=0))  # the defaults
+        for opt in FULL_BATCH + STOCHASTIC:
+            if opt == "adam":
+                continue  # the default above
+            out.append(cls(hidden_layer_sizes=(10,), optimizer=opt,
+                           learning_rate_init=MLP_STEP.get(opt, "auto"), random_state=0,
+                           max_iter=MLP_MAX_ITER.get(opt, 100)))
     return out
 
 
 def _expected_failures(est):
-    return SW_CHECKS if est.optimizer in STOCHASTIC else {}
+    stochastic = est.optimizer in STOCHASTIC or (
+        isinstance(est, (MLPRegressor, MLPClassifier)) and est.optimizer == "adam")
+    return SW_CHECKS if stochastic else {}
 
 
 @parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failures,
@@ -47,7 +65,7 @@ def test_sklearn_checks(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier])
+@pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier])
 def test_extra_sklearn_checks(cls):
     """Two checks that check_estimator does not run."""
     est = cls(random_state=0, max_iter=20)
@@ -56,20 +74,22 @@ def test_extra_sklearn_checks(cls):
 
 
 @pytest.mark.parametrize("opt", FULL_BATCH + STOCHASTIC)
-@pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier])
+@pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier])
 def test_predictions_finite_on_offset_features(cls, opt):
     """The checks pass with NaN predictions (NaN == NaN); features ~ N(100, 1)
     are where a naive step diverges, so assert finiteness ourselves."""
     rng = np.random.RandomState(0)
     X = rng.normal(100, 1, size=(60, 3))
-    y = (X[:, 0] > 100).astype(int) if cls is LinearClassifier else X @ [1.0, -2.0, 0.5]
-    with np.errstate(all="ignore"):
-        est = cls(optimizer=opt, learning_rate_init=STEP.get(opt, "auto"), max_iter=30,
-                  random_state=0)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(X, y)
-    assert np.all(np.isfinite(est.coef_))
+    classifier = cls in (LinearClassifier, MLPClassifier)
+    y = (X[:, 0] > 100).astype(int) if classifier else X @ [1.0, -2.0, 0.5]
+    est = cls(optimizer=opt, learning_rate_init=STEP.get(opt, "auto"), max_iter=30,
+              random_state=0)
+    if cls in (MLPRegressor, MLPClassifier):
+        est.set_params(hidden_layer_sizes=(10,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    params = est.coefs_ if hasattr(est, "coefs_") else [est.coef_]
+    assert all(np.all(np.isfinite(p)) for p in params)
     assert np.all(np.isfinite(est.predict(X).astype(float)))
+    assert np.all(np.isfinite(est.loss_curve_))

@@ -201,6 +201,43 @@ def test_halving(f, g, x, eta0):
         assert phi(2 * res.step) >= phi0
 
 
+@pytest.mark.parametrize("eta0", [1.0, 4.0])
+@pytest.mark.parametrize("shrink", [0.5, 0.3])
+@pytest.mark.parametrize("c1", [1e-4, 0.5, 0.75, 0.9])
+def test_armijo_on_parabola_closed_form(c1, shrink, eta0):
+    """φ(η) = -η + η²/2: φ(η) ≤ φ(0) + c1 η φ'(0) iff η ≤ 2(1 - c1), so the step is
+    the first eta0·shrinkʲ at or below 2(1 - c1)."""
+    res = line_search.armijo(lambda e: -e + 0.5 * e * e, 0.0, -1.0, eta0=eta0, c1=c1,
+                             shrink=shrink)
+    j = 0
+    while eta0 * shrink**j > 2 * (1 - c1):
+        j += 1
+    assert res.step == pytest.approx(eta0 * shrink**j, rel=1e-12)
+    assert res.n_evals == j + 1
+
+
+@pytest.mark.parametrize("eta0", [1.0, 3.0, 64.0])
+def test_halving_on_parabola_closed_form(eta0):
+    """φ(η) = -η + η²/2 < φ(0) iff 0 < η < 2: the first eta0·2⁻ʲ below 2."""
+    res = line_search.halving(lambda e: -e + 0.5 * e * e, 0.0, eta0=eta0)
+    j = 0
+    while not eta0 * 0.5**j < 2.0:
+        j += 1
+    assert res.step == eta0 * 0.5**j
+    assert res.n_evals == j + 1
+
+
+@pytest.mark.parametrize("c1, c2", [(1e-4, 0.9), (1e-4, 0.1), (0.3, 0.5)])
+@pytest.mark.parametrize("eta0", [1e-3, 1.0, 1.5, 30.0])
+def test_wolfe_on_parabola_lands_in_the_wolfe_interval(c1, c2, eta0):
+    """φ(η) = -η + η²/2: strong Wolfe ⇔ |η - 1| ≤ c2 and η ≤ 2(1 - c1)."""
+    res = line_search.wolfe(lambda e: -e + 0.5 * e * e, lambda e: e - 1.0, 0.0, -1.0,
+                            eta0=eta0, c1=c1, c2=c2)
+    assert 1 - c2 <= res.step <= min(1 + c2, 2 * (1 - c1))
+    if 1 - c2 <= eta0 <= min(1 + c2, 2 * (1 - c1)):
+        assert res.step == eta0 and res.n_evals == 1  # the first trial is accepted
+
+
 def test_halving_stops_below_two_over_L():
     """Eq. 7 on f(x) = L x²/2 from x = 1: f decreases iff 0 < η < 2/L."""
     L = 37.0

@@ -76,14 +76,33 @@ class _FunctionOracle:
         return float(f.detach()), g.detach()
 
 
-def local_lipschitz(oracle: _FunctionOracle, x: torch.Tensor, g: torch.Tensor) -> float:
-    """‖∇f(x + h) − ∇f(x)‖ / ‖h‖ for a small h along −∇f: a local estimate of L."""
+def local_lipschitz(oracle, x: torch.Tensor, g: torch.Tensor, n_power: int = 10) -> float:
+    """Estimate L as the largest curvature of f near ``x`` (for η = 1/L, Eq. 3).
+
+    Power iteration on the Hessian, with Hessian-vector products taken as finite
+    differences of the gradient, ``Hv ≈ (∇f(x + h v) − ∇f(x)) / h``, started along
+    ``g``.  ``oracle.value_grad`` gives the gradients (``n_power`` evaluations).
+    """
     gnorm = float(g.norm())
     if gnorm == 0.0:
         return 1.0
-    h = -g * (1e-4 * max(1.0, float(x.norm())) / gnorm)
-    _, g2 = oracle.value_grad(x + h)
-    return max(float((g2 - g).norm()) / float(h.norm()), 1e-12)
+    v = g / gnorm
+    h = 1e-4 * max(1.0, float(x.norm()))
+    lam = 0.0
+    for _ in range(n_power):
+        _, g2 = oracle.value_grad(x + h * v)
+        hv = (g2 - g) / h
+        norm = float(hv.norm())
+        if not math.isfinite(norm) or norm == 0.0:
+            break
+        lam = max(lam, norm)
+        v = hv / norm
+    return max(lam, 1e-12)
+
+
+def diverged(loss: float, initial: float, factor: float = 1e4) -> bool:
+    """A loss that is not finite, or far above its starting value, counts as divergence."""
+    return not math.isfinite(loss) or loss > initial + factor * max(abs(initial), 1.0)
 
 
 def minimize(
@@ -140,13 +159,13 @@ def minimize(
     if not (isinstance(max_iter, int) and max_iter >= 0):
         raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}.")
     opt = get_optimizer(optimizer)
+    opt._validate_params()
     if isinstance(x0, torch.Tensor):
         x = x0.detach().clone()
         if not x.is_floating_point():
             x = x.double()
     else:
-        x = torch.as_tensor(np.asarray(x0, dtype=np.float64))
-    x = x.reshape(-1) if x.dim() == 0 else x
+        x = torch.tensor(np.asarray(x0, dtype=np.float64))  # a copy: x0 is left alone
     shape = x.shape
     x = x.reshape(-1)
 
@@ -162,7 +181,8 @@ def minimize(
         lr = opt.auto_learning_rate
         if lr is None:
             lr = 1.0 / local_lipschitz(oracle, x, g)
-    elif isinstance(learning_rate_init, (int, float)) and learning_rate_init > 0:
+    elif isinstance(learning_rate_init, (int, float)) and not isinstance(learning_rate_init, bool) \
+            and learning_rate_init > 0:
         lr = float(learning_rate_init)
     else:
         raise ValueError(
@@ -178,15 +198,16 @@ def minimize(
             res = opt.iterate(x, f, g, schedule(k), state, oracle)
             step = res.step_size
             if step == 0.0:
-                success, message = True, "The line search found no decrease (a stationary point?)."
+                success = criterion != "max_iter" and converged(criterion, tol, f, f, g, g)
+                message = ("The line search found no decrease: precision lost "
+                           f"({criterion} {'met' if success else 'not met'}).")
                 break
             f_new, g_new = (res.fun, res.grad) if res.grad is not None else oracle.value_grad(x)
         else:
             step = schedule(k)
             opt.update(x, g, step, state)
             f_new, g_new = oracle.value_grad(x)
-        if not (math.isfinite(f_new) and bool(torch.isfinite(x).all())) or \
-                f_new > 1e4 * abs(rows[0][0]) + 1e-12 + abs(rows[0][0]):
+        if diverged(f_new, rows[0][0]) or not bool(torch.isfinite(x).all()):
             x.copy_(x_prev)
             message = (f"Diverged at iteration {k} with learning rate {schedule.eta:g}; "
                        "the last finite point is returned.")

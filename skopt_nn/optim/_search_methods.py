@@ -55,6 +55,13 @@ class Ray:
         return StepResult(result.phi, g, result.step, result.n_evals)
 
 
+def _check_wolfe_constants(method) -> None:
+    if not method.c1 < method.c2:
+        raise ValueError(
+            f"The Wolfe constants must satisfy 0 < c1 < c2 < 1; got c1={method.c1!r}, "
+            f"c2={method.c2!r} for {type(method).__name__}.")
+
+
 class HalvingLineSearch(SearchMethod):
     r"""Gradient descent with the lecture's halving line search (Eq. 5-7).
 
@@ -127,6 +134,10 @@ class WolfeLineSearch(SearchMethod):
         self.c1 = c1
         self.c2 = c2
 
+    def _validate_params(self):
+        super()._validate_params()
+        _check_wolfe_constants(self)
+
     def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
         state["k"] += 1
         d = -grad
@@ -175,7 +186,8 @@ class LBFGS(SearchMethod):
 
     The direction is d = -H∇f, with H the inverse-Hessian estimate built from the
     last ``memory`` pairs (s, y) by the two-loop recursion; the step comes from
-    :func:`.line_search.wolfe` starting at η = 1.  It is what scikit-learn's
+    :func:`.line_search.wolfe` starting at η = ``learning_rate_init`` (1 with
+    'auto', the natural step of a quasi-Newton direction).  It is what scikit-learn's
     ``solver='lbfgs'`` offers, kept on the device.
 
     Parameters
@@ -197,6 +209,10 @@ class LBFGS(SearchMethod):
         self.memory = memory
         self.c1 = c1
         self.c2 = c2
+
+    def _validate_params(self):
+        super()._validate_params()
+        _check_wolfe_constants(self)
 
     def init_state(self, x: torch.Tensor) -> dict[str, Any]:
         return {"k": 0, "s": [], "y": [], "rho": []}
