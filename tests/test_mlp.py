@@ -1,0 +1,233 @@
+"""Behaviour of MLPRegressor and MLPClassifier beyond scikit-learn's checks."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.neural_network as sknn
+from sklearn.datasets import load_digits, make_classification, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn.optim import Adam
+
+SEARCH = ["line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
+
+
+def lecture_data(seed):
+    """The notebook's task: y = sin(x) + U(0, 0.8), x ~ U(0, 10), 100 points each."""
+    rng = np.random.RandomState(seed)
+    x_tr = rng.rand(100) * 10
+    y_tr = np.sin(x_tr) + rng.rand(100) * 0.8
+    x_te = rng.rand(100) * 10
+    y_te = np.sin(x_te) + rng.rand(100) * 0.8
+    return x_tr[:, None], y_tr, x_te[:, None], y_te
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(X_tr)
+    return scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te
+
+
+@pytest.fixture(scope="module")
+def small():
+    X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_digits_default_accuracy(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    clf = MLPClassifier(random_state=0).fit(X_tr, y_tr)
+    assert clf.score(X_te, y_te) >= 0.95
+    assert clf.out_activation_ == "softmax" and clf.n_outputs_ == 10 and clf.n_layers_ == 3
+    assert [c.shape for c in clf.coefs_] == [(64, 100), (100, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(100,), (10,)]
+
+
+def test_lecture_notebook_task_matches_sklearn():
+    """Adam 0.02, batch 16, 1000 epochs, 1-10-20-10-1 ReLU: test MSE within noise."""
+    ours, theirs = [], []
+    for seed in range(3):
+        X, y, X_te, y_te = lecture_data(seed)
+        common = dict(hidden_layer_sizes=(10, 20, 10), learning_rate_init=0.02, batch_size=16,
+                      max_iter=1000, alpha=0.0, random_state=seed)
+        a = MLPRegressor(optimizer="adam", tol=None, **common).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            b = sknn.MLPRegressor(solver="adam", tol=0.0, n_iter_no_change=np.inf,
+                                  **common).fit(X, y)
+        ours.append(np.mean((a.predict(X_te) - y_te) ** 2))
+        theirs.append(np.mean((b.predict(X_te) - y_te) ** 2))
+        assert a.n_iter_ == 1000 and len(a.loss_curve_) == 1000
+    # the noise U(0, 0.8) alone has variance 0.053; both fit the sine to that level
+    assert np.mean(ours) < 0.09
+    assert np.mean(ours) < np.mean(theirs) + 0.02
+
+
+@pytest.mark.parametrize("opt", ["adam", "sgd", "lbfgs"])
+def test_warm_start_keeps_optimizer_state(small, opt):
+    """scikit-learn's warm_start resets Adam (its issue #6091); ours continues."""
+    X, y = small
+    kw = dict(hidden_layer_sizes=(16,), optimizer=opt, tol=None, random_state=0,
+              learning_rate_init=0.01 if opt != "lbfgs" else "auto", batch_size=50)
+    full = MLPClassifier(max_iter=6, **kw).fit(X, y)
+    warm = MLPClassifier(max_iter=3, warm_start=True, **kw).fit(X, y)
+    warm.fit(X, y)
+    assert warm.n_iter_ == 3 and warm.t_ == full.t_ == 6 * len(y)
+    for a, b in zip(warm.coefs_, full.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_partial_fit_continues_and_counts_like_sklearn(small):
+    X, y = small
+    kw = dict(hidden_layer_sizes=(16,), optimizer=Adam(), learning_rate_init=0.01,
+              random_state=0, batch_size=60, tol=None)
+    full = MLPClassifier(max_iter=3, **kw).fit(X, y)
+    inc = MLPClassifier(**kw)
+    for _ in range(3):
+        inc.partial_fit(X, y, classes=np.unique(y))
+        assert inc.n_iter_ == 1
+    assert inc.t_ == 3 * len(y)
+    for a, b in zip(inc.coefs_, full.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_partial_fit_errors(small):
+    X, y = small
+    with pytest.raises(ValueError, match="classes"):
+        MLPClassifier().partial_fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not in `self.classes_`"):
+        clf.partial_fit(X, np.full_like(y, 5))
+
+
+def test_early_stopping_restores_best_weights(small):
+    X, y = small
+    clf = MLPClassifier(hidden_layer_sizes=(32,), early_stopping=True, random_state=0,
+                        learning_rate_init=0.05, n_iter_no_change=5, max_iter=300).fit(X, y)
+    assert clf.best_loss_ is None
+    assert len(clf.validation_scores_) == clf.n_iter_ < 300
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    # the kept weights are the best epoch's: re-score the same validation split
+    X_tr, X_val, y_tr, y_val = train_test_split(
+        X, y, test_size=0.1, stratify=y,
+        random_state=np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    assert clf.score(X_val, y_val) == pytest.approx(clf.best_validation_score_)
+
+
+def test_early_stopping_too_few_samples():
+    X, y = make_classification(12, 3, n_informative=2, n_redundant=0, random_state=0)
+    with pytest.raises(ValueError, match="validation set is too small"):
+        MLPClassifier(early_stopping=True, validation_fraction=0.05).fit(X, y)
+
+
+def test_multilabel(small):
+    X, Y = make_multilabel_classification(200, 10, n_classes=4, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, Y)
+    assert clf.predict(X).shape == Y.shape and clf.out_activation_ == "logistic"
+    p = clf.predict_proba(X)
+    assert p.shape == Y.shape and np.all((p > 0) & (p < 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = sknn.MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, Y)
+    assert clf.score(X, Y) > ref.score(X, Y) - 0.05
+    np.testing.assert_array_equal(clf.predict(X), (p > 0.5).astype(int))
+
+
+def test_binary_and_hinge(small):
+    X, y = small
+    yb = (y == 0).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, random_state=0).fit(X, yb)
+    assert clf.n_outputs_ == 1 and clf.predict_proba(X).shape == (len(y), 2)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
+    hinge = MLPClassifier(hidden_layer_sizes=(16,), loss="hinge", max_iter=200,
+                          random_state=0).fit(X, y)
+    assert not hasattr(hinge, "predict_proba") and hinge.score(X, y) > 0.8
+
+
+def test_class_weight(small):
+    X, y = small
+    w = np.where(y == 1, 5.0, 1.0)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=50, random_state=0, tol=None)
+    a = MLPClassifier(class_weight={1: 5.0}, **kw).fit(X, y)
+    b = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    for ca, cb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_allclose(ca, cb, rtol=1e-9)
+    plain = MLPClassifier(**kw).fit(X, y)
+    assert np.mean(a.predict(X) == 1) > np.mean(plain.predict(X) == 1)
+
+
+def test_sparse_equals_dense():
+    rng = np.random.RandomState(0)
+    X = sp.random(150, 40, density=0.1, format="csr", random_state=rng)
+    y = X @ rng.randn(40)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0, tol=None, shuffle=False)
+    a = MLPRegressor(**kw).fit(X, y)
+    b = MLPRegressor(**kw).fit(X.toarray(), y)
+    np.testing.assert_allclose(a.predict(X), b.predict(X.toarray()), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("opt", SEARCH)
+def test_full_batch_methods_train_the_mlp(opt):
+    X, y, _, _ = lecture_data(0)
+    reg = MLPRegressor(hidden_layer_sizes=(10,), activation="tanh", optimizer=opt, max_iter=60,
+                       random_state=0, tol=None).fit(X, y)
+    loss = np.asarray(reg.loss_curve_)
+    assert loss[-1] < 0.7 * reg.history_.loss.iloc[0]
+    if opt != "lbfgs":  # line searches only accept decreases
+        assert np.all(np.diff(loss) <= 1e-12)
+
+
+def test_multioutput_regression_and_float32():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3).astype(np.float32)
+    Y = np.c_[np.sin(X[:, 0]), X[:, 1] * X[:, 2]]
+    reg = MLPRegressor(hidden_layer_sizes=(32,), max_iter=300, learning_rate_init=0.01,
+                       random_state=0).fit(X, Y)
+    assert reg.coefs_[0].dtype == np.float32
+    pred = reg.predict(X)
+    assert pred.shape == (200, 2) and reg.score(X, Y) > 0.8
+
+
+def test_divergence_is_caught():
+    X, y, _, _ = lecture_data(0)
+    reg = MLPRegressor(hidden_layer_sizes=(10,), learning_rate_init=1e4, max_iter=100,
+                       random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        reg.fit(X, y * 100)
+    assert all(np.all(np.isfinite(c)) for c in reg.coefs_)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_pickle_and_cpu_predict(small):
+    X, y = small
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    loaded.device = "cuda:7"  # a device this machine may lack: predictions fall back to CPU
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_fit_is_reproducible_and_seeded(small):
+    X, y = small
+    kw = dict(hidden_layer_sizes=(8,), max_iter=10, tol=None)
+    a = MLPClassifier(random_state=3, **kw).fit(X, y)
+    b = MLPClassifier(random_state=3, **kw).fit(X, y)
+    c = MLPClassifier(random_state=4, **kw).fit(X, y)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    assert not np.allclose(a.coefs_[0], c.coefs_[0])
+
+
+def test_invalid_hidden_layer_sizes(small):
+    X, y = small
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        MLPClassifier(hidden_layer_sizes=(10, 0)).fit(X, y)
+    with pytest.raises(ValueError, match="activation"):
+        MLPClassifier(activation="swish").fit(X, y)
