@@ -17,12 +17,11 @@ Design (measured on the benchmark workloads, see ``benchmarks/``):
 from __future__ import annotations
 
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -38,6 +37,16 @@ DIVERGENCE_FACTOR = 1e4
 _GATHER_EPOCH_BYTES = 8 << 20
 
 HISTORY_COLUMNS = ("epoch", "loss", "grad_norm", "step_size", "n_evals", "time")
+
+
+class Monitor(Protocol):
+    """Observer of the training loop (progress bars, scikit-learn callbacks)."""
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before epoch ``epoch`` (1-based, counted over all calls)."""
+
+    def end_epoch(self, record: tuple, x: torch.Tensor) -> bool:
+        """Called after an epoch with its history row; return True to stop."""
 
 
 class FullBatchOracle:
@@ -105,7 +114,7 @@ class Trainer:
         tol: float | None,
         n_iter_no_change: int,
         validation: Callable[[torch.Tensor], float] | None = None,
-        verbose: int = 0,
+        monitor: Monitor | None = None,
         sampling: str = "without_replacement",
         warn_max_iter: bool = True,
     ) -> int:
@@ -129,6 +138,8 @@ class Trainer:
         converged = False
         t_start = time.perf_counter()
         for _ in range(max_epochs):
+            if monitor is not None:
+                monitor.begin_epoch(len(self.loss_curve) + 1)
             if full_batch:
                 loss, grad_norm, step, n_evals, stalled = self._full_batch_epoch(oracle, g)
                 n_seen = n
@@ -153,10 +164,12 @@ class Trainer:
             self.loss_curve.append(loss)
             self.history.append((len(self.loss_curve), loss, grad_norm, step, n_evals,
                                  time.perf_counter() - t_start))
-            if verbose:
-                print(f"Iteration {len(self.loss_curve)}, loss = {loss:.8f}", file=sys.stdout)
-            if self._should_stop(loss, validation, tol, n_iter_no_change, grad_norm,
-                                 full_batch, stalled):
+            stop = self._should_stop(loss, validation, tol, n_iter_no_change, grad_norm,
+                                     full_batch, stalled)
+            if monitor is not None and monitor.end_epoch(self.history[-1], self.x):
+                converged = True  # a callback asked to stop
+                break
+            if stop:
                 converged = True
                 break
         if warn_max_iter and tol is not None and not converged and epochs == max_epochs:

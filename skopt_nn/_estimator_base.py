@@ -24,6 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
 from ._device import resolve_device, single_thread_if_small, torch_dtype
 from ._engine import HISTORY_COLUMNS, Trainer
+from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
 from .optim._registry import OPTIMIZERS, get_optimizer
 from .optim._schedules import SCHEDULES, Schedule
 
@@ -34,7 +35,7 @@ _VALIDATION_TOO_SMALL = (
 )
 
 
-class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
+class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared parameters and training logic (not a public estimator)."""
 
     _parameter_constraints: dict = {
@@ -66,8 +67,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         """The starting flat parameter vector."""
 
     @abstractmethod
-    def _export(self, objective, x: torch.Tensor) -> None:
-        """Set the NumPy fitted attributes from the flat parameters."""
+    def _fitted_attributes(self, objective, x: torch.Tensor) -> dict:
+        """The model's NumPy fitted attributes for the flat parameters ``x``."""
 
     @abstractmethod
     def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
@@ -145,7 +146,9 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         )
         objective = self._make_objective(n_features, Y.shape[1])
 
-        with single_thread_if_small(device, n * n_features):
+        monitor = TrainingMonitor(self, X, y, 1 if incremental else self.max_iter,
+                                  lambda x: self._fitted_attributes(objective, x))
+        with single_thread_if_small(device, n * n_features), callback_management_context(self):
             if continuing:
                 trainer = self._trainer.to(device)
                 trainer.objective = objective
@@ -179,14 +182,16 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
                 validation=validation,
-                verbose=self.verbose,
+                monitor=monitor if monitor.active else None,
                 sampling=getattr(optimizer, "sampling", "without_replacement"),
                 warn_max_iter=not incremental,
             )
+            monitor.close()
             if early_stopping and trainer.best_x is not None:
                 trainer.x.copy_(trainer.best_x)
         self._trainer = trainer
-        self._export(objective, trainer.x)
+        for name, value in self._fitted_attributes(objective, trainer.x).items():
+            setattr(self, name, value)
         self.loss_curve_ = list(trainer.loss_curve)
         self.loss_ = trainer.loss_curve[-1] if trainer.loss_curve else trainer.initial_loss
         self.best_loss_ = None if early_stopping else trainer.best_loss

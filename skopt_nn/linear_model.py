@@ -45,10 +45,9 @@ class _LinearModel(BaseTorchEstimator):
             return optimizer.auto_learning_rate
         return 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3
 
-    def _export(self, objective, x):
+    def _fitted_attributes(self, objective, x):
         W, b = objective.unpack(x.detach().cpu())
-        self.coef_ = W.numpy().T.copy()
-        self.intercept_ = b.numpy().copy()
+        return {"coef_": W.numpy().T.copy(), "intercept_": b.numpy().copy()}
 
     def _decision(self, X):
         check_is_fitted(self)
@@ -185,10 +184,11 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         self.verbose = verbose
         self.device = device
 
-    def _export(self, objective, x):
-        super()._export(objective, x)
+    def _fitted_attributes(self, objective, x):
+        attrs = super()._fitted_attributes(objective, x)
         if self._y_ndim == 1:
-            self.coef_ = self.coef_.ravel()
+            attrs["coef_"] = attrs["coef_"].ravel()
+        return attrs
 
     def _decision(self, X):
         check_is_fitted(self)

@@ -63,13 +63,16 @@ class _BaseMLP(BaseTorchEstimator):
         _, g = oracle.value_grad(x0)
         return 1.0 / local_lipschitz(oracle, x0, g)
 
-    def _export(self, objective, x):
+    def _fitted_attributes(self, objective, x):
         Ws, bs = objective.unpack(x.detach().cpu())
-        self.coefs_ = [W.numpy().copy() for W in Ws]
-        self.intercepts_ = [b.numpy().copy() for b in bs]
-        self.n_layers_ = len(self.coefs_) + 1
-        self.n_outputs_ = self.coefs_[-1].shape[1]
-        self.out_activation_ = self._out_activation()
+        n_outputs = Ws[-1].shape[1]
+        return {
+            "coefs_": [W.numpy().copy() for W in Ws],
+            "intercepts_": [b.numpy().copy() for b in bs],
+            "n_layers_": len(Ws) + 1,
+            "n_outputs_": n_outputs,
+            "out_activation_": self._out_activation(n_outputs),
+        }
 
     def _predict_device(self) -> torch.device:
         try:
@@ -226,7 +229,7 @@ class MLPRegressor(RegressorMixin, RegressionTask, _BaseMLP):
     def _loss_name(self, n_outputs):
         return "squared_error"
 
-    def _out_activation(self):
+    def _out_activation(self, n_outputs):
         return "identity"
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -323,10 +326,10 @@ class MLPClassifier(ClassifierMixin, ClassificationTask, _BaseMLP):
             return "softmax"
         return "logistic"
 
-    def _out_activation(self):
+    def _out_activation(self, n_outputs):
         if self.loss == "hinge":
             return "identity"
-        return "softmax" if self.n_outputs_ > 1 and not self._multilabel else "logistic"
+        return "softmax" if n_outputs > 1 and not self._multilabel else "logistic"
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -1,0 +1,83 @@
+"""Progress reporting: a tqdm bar (``verbose``) and scikit-learn's callbacks.
+
+Both observe the training loop through :class:`skopt_nn._engine.Monitor`; they
+cost nothing when unused (no host copies of the parameters are made unless a
+scikit-learn callback asks for a fitted estimator).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+try:  # scikit-learn >= 1.9
+    from sklearn.callback import CallbackSupportMixin
+    from sklearn.callback._callback_support import callback_management_context
+except ImportError:  # pragma: no cover - older scikit-learn
+    from contextlib import nullcontext as _nullcontext
+
+    class CallbackSupportMixin:  # type: ignore[no-redef]
+        """Placeholder: this scikit-learn has no callback API."""
+
+    def callback_management_context(estimator):  # type: ignore[no-redef]
+        return _nullcontext()
+
+
+class TrainingMonitor:
+    """What one ``fit`` call reports while it trains.
+
+    * ``verbose=1``: a tqdm progress bar over epochs showing the current loss (the
+      lecture notebook's bar); it stays quiet where stderr is not a terminal.
+    * ``verbose>=2``: one line per epoch, as scikit-learn's MLP prints.
+    * scikit-learn callbacks set with ``set_callbacks`` (``ProgressBar``,
+      ``ScoringMonitor``, …): one task per epoch, under the fit's root task; a
+      callback returning True from ``on_fit_task_end`` stops training.
+    """
+
+    def __init__(self, estimator, X, y, max_epochs: int, attributes):
+        self.estimator, self.X, self.y = estimator, X, y
+        self.attributes = attributes  # x -> dict of fitted attributes
+        verbose = int(estimator.verbose or 0)
+        self.lines = verbose >= 2
+        self.bar = None
+        if verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # tqdm is optional: fall back to lines
+                self.lines = True
+            else:
+                self.bar = tqdm(total=max_epochs, desc=type(estimator).__name__, unit="epoch",
+                                disable=None, leave=False)
+        self.context = None
+        self.epoch_context = None
+        if getattr(estimator, "_skl_callbacks", None) or \
+                getattr(estimator, "_parent_callback_ctx", None) is not None:
+            self.context = estimator._init_callback_context(max_subtasks=max_epochs)
+
+    @property
+    def active(self) -> bool:
+        return self.lines or self.bar is not None or self.context is not None
+
+    def begin_epoch(self, epoch: int) -> None:
+        if self.context is not None:
+            self.epoch_context = self.context.subcontext(task_name="epoch")
+            self.epoch_context.call_on_fit_task_begin(estimator=self.estimator, X=self.X,
+                                                       y=self.y)
+
+    def end_epoch(self, record: tuple, x: torch.Tensor) -> bool:
+        epoch, loss = record[0], record[1]
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+        if self.lines:
+            print(f"Iteration {epoch}, loss = {loss:.8f}", file=sys.stdout, flush=True)
+        if self.epoch_context is not None:
+            return bool(self.epoch_context.call_on_fit_task_end(
+                estimator=self.estimator, X=self.X, y=self.y,
+                reconstruction_attributes=lambda: self.attributes(x)))
+        return False
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
