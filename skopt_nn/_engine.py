@@ -16,6 +16,7 @@ Design (measured on the benchmark workloads, see ``benchmarks/``):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
@@ -85,21 +87,38 @@ class Trainer:
     t: int = 0
     initial_loss: float | None = None
     fun_grad: tuple[float, torch.Tensor] | None = None
+    generator: torch.Generator | None = None
 
     def __post_init__(self):
         if not self.opt_state:
             self.opt_state = self.optimizer.init_state(self.x)
 
-    # -- pickling: a fitted model must load on a machine without the device --------
+    # -- pickling: plain NumPy state, so a fitted model loads on a machine without the
+    # device it was trained on (and skops can inspect it) --------------------------------
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state["fun_grad"] = None
-        return _to_cpu(state)
+        state = {k: v for k, v in self.__dict__.items() if k not in ("objective", "fun_grad")}
+        state["schedule"] = dataclasses.asdict(self.schedule)
+        state["history"] = [list(row) for row in self.history]
+        generator = state.get("generator")
+        state["generator"] = None if generator is None else generator.get_state()
+        return _convert(state, lambda t: t.detach().cpu().numpy())
+
+    def __setstate__(self, state):
+        state = _convert(dict(state), _from_numpy)
+        state["schedule"] = Schedule(**state["schedule"])
+        state["history"] = [tuple(row) for row in state["history"]]
+        if state.get("generator") is not None:
+            generator = torch.Generator()
+            generator.set_state(state["generator"].to(torch.uint8))
+            state["generator"] = generator
+        state["objective"], state["fun_grad"] = None, None
+        self.__dict__.update(state)
 
     def to(self, device: torch.device) -> Trainer:
         """Move the tensors of the state to ``device`` (after unpickling)."""
-        for k, v in _to_device(self.__dict__, device).items():
-            setattr(self, k, v)
+        for k, v in self.__dict__.items():
+            if k not in ("objective", "generator"):
+                setattr(self, k, _convert(v, lambda t: t.to(device)))
         return self
 
     # -- the loop -----------------------------------------------------------------------
@@ -252,15 +271,16 @@ class Trainer:
         return False
 
 
-def _to_cpu(obj):
-    return _to_device(obj, torch.device("cpu"))
+def _from_numpy(a):
+    return torch.from_numpy(np.array(a))
 
 
-def _to_device(obj, device):
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
+def _convert(obj, fn):
+    """Apply ``fn`` to every tensor (or, for ``_from_numpy``, array) inside dicts/lists."""
+    if isinstance(obj, torch.Tensor) or (fn is _from_numpy and isinstance(obj, np.ndarray)):
+        return fn(obj)
     if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
+        return {k: _convert(v, fn) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_to_device(v, device) for v in obj]
+        return [_convert(v, fn) for v in obj]
     return obj

@@ -28,7 +28,6 @@ from ._progress import CallbackSupportMixin, TrainingMonitor, callback_managemen
 from .optim._registry import OPTIMIZERS, get_optimizer
 from .optim._schedules import SCHEDULES, Schedule
 
-
 _VALIDATION_TOO_SMALL = (
     "The validation set is too small. Increase 'validation_fraction' or the size of your "
     "dataset (early_stopping=True holds out a validation split)."
@@ -165,8 +164,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                 if lr == "auto":
                     lr = self._auto_learning_rate(optimizer, objective, data, x0)
                 trainer = Trainer(objective, x0, optimizer,
-                                  Schedule(self.learning_rate, float(lr), self.power_t))
-                trainer.generator = generator
+                                  Schedule(self.learning_rate, float(lr), self.power_t),
+                                  generator=generator)
             trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
             batch_size = self._batch_size(n, optimizer)
             validation = None

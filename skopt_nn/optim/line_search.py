@@ -148,12 +148,14 @@ def wolfe(
     fa = ev(a)
     for i in range(max_iter):
         if fa > phi0 + c1 * a * dphi0 or (i > 0 and fa >= f_prev):
-            return _zoom(a_prev, a, f_prev, fa, d_prev, ev, evd, phi0, dphi0, c1, c2, n_of=lambda: n)
+            return _zoom(a_prev, a, f_prev, fa, d_prev, ev, evd, phi0, dphi0, c1, c2,
+                         n_of=lambda: n)
         da = evd(a)
         if abs(da) <= -c2 * dphi0:
             return SearchResult(a, fa, n, da)
         if da >= 0:
-            return _zoom(a, a_prev, fa, f_prev, da, ev, evd, phi0, dphi0, c1, c2, n_of=lambda: n)
+            return _zoom(a, a_prev, fa, f_prev, da, ev, evd, phi0, dphi0, c1, c2,
+                         n_of=lambda: n)
         a_next = 2.0 * a
         if eta_max is not None:
             if a >= eta_max:
