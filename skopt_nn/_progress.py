@@ -48,7 +48,7 @@ class TrainingMonitor:
                 self.lines = True
             else:
                 self.bar = tqdm(total=max_epochs, desc=type(estimator).__name__, unit="epoch",
-                                disable=None, leave=False)
+                                disable=None, leave=True)
         self.context = None
         self.epoch_context = None
         if getattr(estimator, "_skl_callbacks", None) or \
