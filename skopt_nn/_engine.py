@@ -137,22 +137,36 @@ class Trainer:
         sampling: str = "without_replacement",
         warn_max_iter: bool = True,
     ) -> int:
-        """Train for up to ``max_epochs`` epochs; return the number run.
+        """Train for up to ``max_epochs`` epochs; return the number completed.
 
-        Stops early when ``tol`` is not None and the training loss (or, with
-        ``validation``, the validation score) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, when a full-batch gradient norm falls to
-        ``tol``, when a line search finds no decrease, or on divergence (with a
-        ConvergenceWarning; the last finite parameters are kept).
+        Stopping rules (none when ``tol`` is None):
+
+        * search methods (line searches, steepest descent, L-BFGS) stop when
+          max|∇f| ≤ ``tol`` (scipy's ``gtol``, as scikit-learn's L-BFGS), when the
+          line search finds no decrease, or when ``max_fun`` evaluations are spent;
+        * the other methods stop when the training loss (or, with ``validation``,
+          the validation score) has not improved by ``tol`` for
+          ``n_iter_no_change`` epochs (scikit-learn's rule; with 'adaptive' the
+          step is divided by 5 instead until it falls below 1e-6); full-batch
+          gradient descent also stops when max|∇f| ≤ ``tol``;
+        * divergence (a non-finite loss or one far above the starting loss) stops
+          with a ConvergenceWarning and keeps the last finite parameters.
         """
         n = len(data)
         full_batch = self.optimizer.full_batch or batch_size >= n
         if self.initial_loss is None:
-            self.initial_loss = float(self.objective.value(self.x, data))
-            self.history.append((0, self.initial_loss, math.nan, 0.0, 1, 0.0))
+            initial = float(self.objective.value(self.x, data))
+            if not math.isfinite(initial):
+                raise ValueError(
+                    "Solver produced non-finite parameter weights. The input data may contain "
+                    "large values and need to be preprocessed.")
+            self.initial_loss = initial
+            self.history.append((0, initial, math.nan, 0.0, 1, 0.0))
         oracle = FullBatchOracle(self.objective, data) if full_batch else None
         g = torch.empty_like(self.x)
         x_good = self.x.clone()
+        max_fun = getattr(self.optimizer, "max_fun", None)
+        n_fun = 0
         epochs = 0
         converged = False
         t_start = time.perf_counter()
@@ -160,13 +174,14 @@ class Trainer:
             if monitor is not None:
                 monitor.begin_epoch(len(self.loss_curve) + 1)
             if full_batch:
-                loss, grad_norm, step, n_evals, stalled = self._full_batch_epoch(oracle, g)
+                loss, grad_norm, step, n_evals, stalled, gmax = self._full_batch_epoch(oracle, g)
                 n_seen = n
+                if not self.optimizer.full_batch:  # a mini-batch method on one batch:
+                    gmax = math.inf  # its stopping rule stays the loss plateau
             else:
                 loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
                     data, g, batch_size, shuffle, generator, sampling)
-                stalled = False
-            epochs += 1
+                stalled, gmax = False, math.inf
             if diverged(loss, self.initial_loss, DIVERGENCE_FACTOR) or \
                     not bool(torch.isfinite(self.x).all()):
                 self.x.copy_(x_good)
@@ -178,17 +193,25 @@ class Trainer:
                     "parameters are kept. Use a smaller learning_rate_init.",
                     ConvergenceWarning, stacklevel=5)
                 return epochs
+            epochs += 1
             x_good.copy_(self.x)
             self.t += n_seen
             self.loss_curve.append(loss)
             self.history.append((len(self.loss_curve), loss, grad_norm, step, n_evals,
                                  time.perf_counter() - t_start))
-            stop = self._should_stop(loss, validation, tol, n_iter_no_change, grad_norm,
-                                     full_batch, stalled)
+            stop = self._should_stop(loss, validation, tol, n_iter_no_change, gmax, stalled)
             if monitor is not None and monitor.end_epoch(self.history[-1], self.x):
                 converged = True  # a callback asked to stop
                 break
             if stop:
+                converged = True
+                break
+            n_fun += n_evals
+            if max_fun is not None and n_fun >= max_fun:
+                warnings.warn(
+                    f"{type(self.optimizer).__name__} stopped after {n_fun} function "
+                    f"evaluations (max_fun={max_fun}) without converging.",
+                    ConvergenceWarning, stacklevel=5)
                 converged = True
                 break
         if warn_max_iter and tol is not None and not converged and epochs == max_epochs:
@@ -205,18 +228,19 @@ class Trainer:
             n_evals = 0
         fun, grad = self.fun_grad
         grad_norm = float(grad.norm())
+        gmax = float(grad.abs().max()) if grad.numel() else 0.0
         if not math.isfinite(fun):
-            return fun, grad_norm, 0.0, n_evals, True
+            return fun, grad_norm, 0.0, n_evals, True, gmax
         k = self.opt_state["k"] + 1
         lr = self.schedule(k)
         if isinstance(self.optimizer, SearchMethod):
             res = self.optimizer.iterate(self.x, fun, grad, lr, self.opt_state, oracle)
             n_evals += res.n_evals
             self.fun_grad = None if res.grad is None else (res.fun, res.grad)
-            return fun, grad_norm, res.step_size, n_evals, res.step_size == 0.0
+            return fun, grad_norm, res.step_size, n_evals, res.step_size == 0.0, gmax
         self.optimizer.update(self.x, grad, lr, self.opt_state)
         self.fun_grad = None
-        return fun, grad_norm, lr, n_evals, False
+        return fun, grad_norm, lr, n_evals, False, gmax
 
     def _stochastic_epoch(self, data, g, batch_size, shuffle, generator, sampling):
         n = len(data)
@@ -248,8 +272,7 @@ class Trainer:
             update(x, g, schedule(state["k"] + 1), state)
         return float(acc) / n, float(g.norm()), schedule(state["k"]), n_batches, n
 
-    def _should_stop(self, loss, validation, tol, n_iter_no_change, grad_norm, full_batch,
-                     stalled) -> bool:
+    def _should_stop(self, loss, validation, tol, n_iter_no_change, gmax, stalled) -> bool:
         if validation is not None:
             score = validation(self.x)
             self.validation_scores.append(score)
@@ -262,8 +285,10 @@ class Trainer:
         self.best_loss = min(self.best_loss, loss)
         if tol is None:
             return False
-        if full_batch and (stalled or grad_norm <= tol):
+        if stalled or gmax <= tol:  # first-order optimality, or no decrease found
             return True
+        if isinstance(self.optimizer, SearchMethod) and validation is None:
+            return False  # as scipy's L-BFGS: no loss-plateau rule for search methods
         self.no_improve = 0 if improved else self.no_improve + 1
         if self.no_improve > n_iter_no_change:
             self.no_improve = 0

@@ -70,7 +70,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """The model's NumPy fitted attributes for the flat parameters ``x``."""
 
     @abstractmethod
-    def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
+    def _flat_params(self) -> np.ndarray:
+        """The fitted attributes packed as the flat parameter vector."""
+
+    @abstractmethod
+    def _encode_targets(self, y, sw, *, first_call: bool, classes=None, warm_start=False):
         """Targets as a 2-D float array for the loss, and the sample weights."""
 
     @abstractmethod
@@ -118,20 +122,31 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
 
     # ------------------------------------------------------------------ training
     def _fit(self, X, y, sample_weight=None, *, incremental: bool = False, classes=None):
-        first_call = not (incremental and hasattr(self, "_trainer"))
-        if first_call:
-            self._validate_params()
+        """Validate, then train; bad input raises and leaves the estimator as it was."""
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_unchecked(X, y, sample_weight, incremental, classes)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_unchecked(self, X, y, sample_weight, incremental, classes):
+        continuing = hasattr(self, "_trainer") and (incremental or self.warm_start)
+        self._validate_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True.")
         optimizer = self._resolved_optimizer()
         X, y = validate_data(
-            self, X, y, reset=first_call, accept_sparse=["csr", "csc"],
+            self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=not self._is_classifier(),
         )
         sw = self._sample_weight(sample_weight, X, y)
-        Y, sw = self._encode_targets(y, sw, first_call=first_call, classes=classes)
+        Y, sw = self._encode_targets(y, sw, first_call=not continuing, classes=classes,
+                                     warm_start=continuing and not incremental)
         device = resolve_device(self.device)
         dtype = torch_dtype(X.dtype, device)
         n, n_features = X.shape
-        continuing = hasattr(self, "_trainer") and (incremental or self.warm_start)
 
         early_stopping = self.early_stopping and not incremental
         X_val = Y_val = None
@@ -152,6 +167,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                 trainer = self._trainer.to(device)
                 trainer.objective = objective
                 trainer.x = trainer.x.to(dtype)
+                edited = self._flat_params()  # the user may have set coef_/coefs_ by hand
+                if not np.array_equal(edited, trainer.x.cpu().numpy().astype(edited.dtype)):
+                    trainer.x = to_tensor(edited, dtype, device)
+                    trainer.fun_grad = None
                 if type(trainer.optimizer) is not type(optimizer) or \
                         trainer.optimizer.get_params() != optimizer.get_params():
                     trainer.optimizer = optimizer
@@ -221,7 +240,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             parts = train_test_split(*arrays, test_size=self.validation_fraction,
                                      random_state=seed, stratify=stratify)
         except ValueError as exc:
-            raise ValueError(_VALIDATION_TOO_SMALL) from exc
+            raise ValueError(f"{_VALIDATION_TOO_SMALL} ({exc})") from exc
         X, X_val, Y, Y_val = parts[:4]
         if X_val.shape[0] < 2:
             raise ValueError(_VALIDATION_TOO_SMALL)

@@ -65,6 +65,24 @@ class AbsoluteError(Loss):
         return r.abs().mean(1), (d if K == 1 else d / K)
 
 
+class HalfPoisson(Loss):
+    """Half Poisson deviance with a log link: f = exp(z) − y z + y log y − y.
+
+    The prediction is exp(z); ∂f/∂z = exp(z) − y.  Summed over outputs, as
+    scikit-learn's MLP sums it.
+    """
+
+    name = "poisson"
+    target = "real"
+
+    def value(self, Z, Y):
+        return (torch.exp(Z) - Y * Z + torch.xlogy(Y, Y) - Y).sum(1)
+
+    def value_and_derivative(self, Z, Y):
+        mu = torch.exp(Z)
+        return (mu - Y * Z + torch.xlogy(Y, Y) - Y).sum(1), mu - Y
+
+
 class Hinge(Loss):
     name = "hinge"
     target = "sign"
@@ -102,5 +120,6 @@ class SoftmaxCrossEntropy(Loss):
 
 
 LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (SquaredError, AbsoluteError, Hinge, Logistic, SoftmaxCrossEntropy)
+    cls.name: cls
+    for cls in (SquaredError, AbsoluteError, HalfPoisson, Hinge, Logistic, SoftmaxCrossEntropy)
 }

@@ -16,15 +16,26 @@ from sklearn.utils.validation import column_or_1d
 class RegressionTask:
     """Targets are real values; one output per target column."""
 
-    def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
+    def _encode_targets(self, y, sw, *, first_call: bool, classes=None, warm_start=False):
         y = np.asarray(y, dtype=np.float64)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
         if first_call:
             self._y_ndim = y.ndim
-        return (y.reshape(-1, 1) if y.ndim == 1 else y), sw
+            self._n_targets = Y.shape[1]
+        elif Y.shape[1] != self._n_targets:
+            raise ValueError(
+                f"y has {Y.shape[1]} targets, but {type(self).__name__} was fitted with "
+                f"{self._n_targets}; continuing a fit (warm_start or partial_fit) needs the "
+                "same targets.")
+        return Y, sw
+
+    def _inverse_link(self, Z):
+        """Prediction from the output z (the identity but for a log-link loss)."""
+        return Z
 
     def _validation_score(self, objective, x, X_val, Y_val) -> float:
         Z = objective.decision(x, X_val).double().cpu().numpy()
-        return float(r2_score(Y_val, Z))
+        return float(r2_score(Y_val, self._inverse_link(Z)))
 
     def predict(self, X):
         """Predict targets for ``X``.
@@ -42,12 +53,14 @@ class ClassificationTask:
 
     #: whether 2-D indicator targets are accepted
     _supports_multilabel = False
+    #: whether a target with a single class is fitted (it then always predicts it)
+    _allow_single_class = False
 
     def _loss_target(self, n_classes: int) -> str:
         """'sign' (±1 columns, one per class or one for binary) or 'onehot'."""
         return "sign"
 
-    def _encode_targets(self, y, sw, *, first_call: bool, classes=None):
+    def _encode_targets(self, y, sw, *, first_call: bool, classes=None, warm_start=False):
         check_classification_targets(y)
         multilabel = np.ndim(y) == 2 and type_of_target(y) == "multilabel-indicator"
         if np.ndim(y) == 2 and not multilabel and y.shape[1] == 1:
@@ -60,12 +73,23 @@ class ClassificationTask:
             else:
                 self.classes_ = np.unique(y) if classes is None else np.unique(classes)
             self._multilabel = multilabel
-            if len(self.classes_) < 2 and not multilabel:
+            if len(self.classes_) < 2 and not multilabel and not self._allow_single_class:
                 raise ValueError(
                     "The training data contains one class only "
                     f"({self.classes_.tolist()!r}); at least 2 classes are needed.")
         elif multilabel != self._multilabel:
             raise ValueError("The type of target changed between calls (multilabel or not).")
+        elif multilabel and np.shape(y)[1] != len(self.classes_):
+            raise ValueError(f"y has {np.shape(y)[1]} labels, but the model was fitted with "
+                             f"{len(self.classes_)}.")
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, "
+                f"was: {self.classes_!r}")
+        elif warm_start and not multilabel and not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         if multilabel:
             Y = np.where(np.asarray(y) > 0, 1.0, -1.0)
             return Y, sw
@@ -79,7 +103,7 @@ class ClassificationTask:
         K = len(self.classes_)
         if self._loss_target(K) == "onehot":
             Y = np.eye(K)[idx]
-        elif K == 2:
+        elif K <= 2:  # binary (or one class): one output, +1 for classes_[1]
             Y = np.where(idx == 1, 1.0, -1.0).reshape(-1, 1)
         else:
             Y = np.where(np.arange(K)[None, :] == idx[:, None], 1.0, -1.0)
@@ -110,6 +134,8 @@ class ClassificationTask:
     def _labels(self, Z):
         if self._multilabel:
             return (Z > 0).astype(int)
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, Z.shape[0])
         if Z.shape[1] == 1:
             return self.classes_[(Z[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(Z, axis=1)]

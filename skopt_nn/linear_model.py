@@ -49,6 +49,10 @@ class _LinearModel(BaseTorchEstimator):
         W, b = objective.unpack(x.detach().cpu())
         return {"coef_": W.numpy().T.copy(), "intercept_": b.numpy().copy()}
 
+    def _flat_params(self):
+        W = np.asarray(self.coef_).reshape(-1, self.n_features_in_).T
+        return np.concatenate([W.ravel(), np.ravel(self.intercept_)])
+
     def _decision(self, X):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)

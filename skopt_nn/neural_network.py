@@ -74,6 +74,10 @@ class _BaseMLP(BaseTorchEstimator):
             "out_activation_": self._out_activation(n_outputs),
         }
 
+    def _flat_params(self):
+        return np.concatenate([np.concatenate([np.ravel(W), np.ravel(b)])
+                               for W, b in zip(self.coefs_, self.intercepts_)])
+
     def _predict_device(self) -> torch.device:
         try:
             return resolve_device(self.device)
@@ -86,8 +90,7 @@ class _BaseMLP(BaseTorchEstimator):
         device = self._predict_device()
         dtype = torch_dtype(self.coefs_[0].dtype, device)
         objective = self._make_objective(self.n_features_in_, self.n_outputs_)
-        x = torch.cat([torch.as_tensor(np.concatenate([W.ravel(), b]))
-                       for W, b in zip(self.coefs_, self.intercepts_)]).to(device, dtype)
+        x = torch.as_tensor(self._flat_params()).to(device, dtype)
         out = []
         with torch.no_grad():
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
@@ -178,15 +181,24 @@ _MLP_DOC_ATTRS = """
 
 
 class MLPRegressor(RegressorMixin, RegressionTask, _BaseMLP):
-    __doc__ = f"""Multilayer perceptron regressor (squared error), trained by backpropagation.
+    __doc__ = f"""Multilayer perceptron regressor, trained by backpropagation.
 
     Parameters
-    ----------{_MLP_DOC_PARAMS}
+    ----------
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        Half squared error, or half Poisson deviance with a log link (the output
+        is exp(z); targets must be non-negative), as scikit-learn's.{_MLP_DOC_PARAMS}
     Attributes
     ----------{_MLP_DOC_ATTRS}"""
 
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
     def __init__(
         self,
+        loss="squared_error",
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
@@ -207,6 +219,7 @@ class MLPRegressor(RegressorMixin, RegressionTask, _BaseMLP):
         n_iter_no_change=10,
         device="auto",
     ):
+        self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -227,10 +240,22 @@ class MLPRegressor(RegressorMixin, RegressionTask, _BaseMLP):
         self.device = device
 
     def _loss_name(self, n_outputs):
-        return "squared_error"
+        return self.loss
 
     def _out_activation(self, n_outputs):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _encode_targets(self, y, sw, *, first_call, classes=None, warm_start=False):
+        if self.loss == "poisson" and np.any(np.asarray(y) < 0):
+            raise ValueError("loss='poisson' requires non-negative targets y.")
+        return super()._encode_targets(y, sw, first_call=first_call, classes=classes,
+                                       warm_start=warm_start)
+
+    def _inverse_link(self, Z):
+        return np.exp(Z) if self.loss == "poisson" else Z
+
+    def _decision(self, X):
+        return self._inverse_link(super()._decision(X))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -265,6 +290,7 @@ class MLPClassifier(ClassifierMixin, ClassificationTask, _BaseMLP):
     classes_ : ndarray of shape (n_classes,){_MLP_DOC_ATTRS}"""
 
     _supports_multilabel = True
+    _allow_single_class = True
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions({"log_loss", "hinge"})],

@@ -144,7 +144,7 @@ def test_prediction_display_draws_data_and_predictions():
     rng = np.random.RandomState(0)
     X = rng.rand(60, 1) * 6
     y = np.sin(X[:, 0])
-    reg = MLPRegressor((16,), max_iter=50, random_state=0).fit(X, y)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0).fit(X, y)
     disp = PredictionDisplay.from_estimator(reg, X, y, n_grid=50)
     np.testing.assert_allclose(disp.data_points_.get_offsets(), np.c_[X[:, 0], y])
     grid = disp.prediction_line_.get_xdata()

@@ -196,19 +196,25 @@ class LBFGS(SearchMethod):
         Number of (s, y) pairs kept.
     c1, c2 : float, default=1e-4, 0.9
         Strong Wolfe constants.
+    max_fun : int, default=15000
+        Budget of function evaluations per fit (scikit-learn's ``max_fun``):
+        training stops with a ConvergenceWarning once it is spent.
     """
 
     name: ClassVar[str] = "lbfgs"
     _parameter_constraints: ClassVar[dict] = {
         "memory": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "c1": [Interval(Real, 0, 1, closed="neither")],
         "c2": [Interval(Real, 0, 1, closed="neither")],
     }
 
-    def __init__(self, memory: int = 10, c1: float = 1e-4, c2: float = 0.9):
+    def __init__(self, memory: int = 10, c1: float = 1e-4, c2: float = 0.9,
+                 max_fun: int = 15000):
         self.memory = memory
         self.c1 = c1
         self.c2 = c2
+        self.max_fun = max_fun
 
     def _validate_params(self):
         super()._validate_params()

@@ -8,6 +8,7 @@ device.
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -250,5 +251,8 @@ class Adam(UpdateRule):
             v.mul_(b2).addcmul_(g, g, value=1 - b2)  # Eq. 38, per coordinate
         else:
             v.mul_(b2).add_(torch.dot(g, g), alpha=1 - b2)  # Eq. 38 as written
-        denom = (v / (1 - b2**k)).add_(self.epsilon).sqrt_()  # sqrt(ε + v̂)
-        x.addcdiv_(m, denom, value=-lr / (1 - b1**k))  # Eq. 39 with m̂ = m / (1 - β₁ᵏ)
+        # Eq. 39: x -= η m̂ / sqrt(ε + v̂) with m̂ = m/(1-β₁ᵏ), v̂ = v/(1-β₂ᵏ), computed as
+        # x -= η sqrt(1-β₂ᵏ)/(1-β₁ᵏ) · m / sqrt(v + ε(1-β₂ᵏ)) (the same number, one op fewer)
+        bc1, bc2 = 1 - b1**k, 1 - b2**k
+        denom = torch.add(v, self.epsilon * bc2).sqrt_()
+        x.addcdiv_(m, denom, value=-lr * math.sqrt(bc2) / bc1)
