@@ -15,8 +15,17 @@ import torch
 
 
 def to_tensor(a: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Copy a NumPy array to a tensor (copying also sidesteps read-only views)."""
-    return torch.tensor(np.asarray(a), dtype=dtype, device=device)
+    """A NumPy array as a tensor on ``device``.
+
+    On the CPU a writeable, contiguous array of the right dtype is shared, not
+    copied (the training data is never written to); anything else, read-only
+    views included (pandas' copy-on-write gives those), is copied.
+    """
+    a = np.asarray(a)
+    if device.type == "cpu" and a.flags.writeable and a.flags.c_contiguous and \
+            torch.from_numpy(a[:0]).dtype == dtype:
+        return torch.from_numpy(a)
+    return torch.tensor(a, dtype=dtype, device=device)
 
 
 class SparseRows:

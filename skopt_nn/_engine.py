@@ -35,6 +35,8 @@ from .optim._schedules import Schedule
 
 #: a loss this many times its starting value (or 1) above it counts as divergence
 DIVERGENCE_FACTOR = 1e4
+#: rows on which a mini-batch fit measures its starting loss
+_START_SAMPLE = 4096
 #: data sets smaller than this (bytes) are permuted with one gather per epoch
 _GATHER_EPOCH_BYTES = 8 << 20
 
@@ -142,27 +144,21 @@ class Trainer:
         Stopping rules (none when ``tol`` is None):
 
         * search methods (line searches, steepest descent, L-BFGS) stop when
-          max|∇f| ≤ ``tol`` (scipy's ``gtol``, as scikit-learn's L-BFGS), when the
+          ``max|∇f| ≤ tol`` (scipy's ``gtol``, as scikit-learn's L-BFGS), when the
           line search finds no decrease, or when ``max_fun`` evaluations are spent;
         * the other methods stop when the training loss (or, with ``validation``,
           the validation score) has not improved by ``tol`` for
           ``n_iter_no_change`` epochs (scikit-learn's rule; with 'adaptive' the
           step is divided by 5 instead until it falls below 1e-6); full-batch
-          gradient descent also stops when max|∇f| ≤ ``tol``;
+          gradient descent also stops when ``max|∇f| ≤ tol``;
         * divergence (a non-finite loss or one far above the starting loss) stops
           with a ConvergenceWarning and keeps the last finite parameters.
         """
         n = len(data)
         full_batch = self.optimizer.full_batch or batch_size >= n
-        if self.initial_loss is None:
-            initial = float(self.objective.value(self.x, data))
-            if not math.isfinite(initial):
-                raise ValueError(
-                    "Solver produced non-finite parameter weights. The input data may contain "
-                    "large values and need to be preprocessed.")
-            self.initial_loss = initial
-            self.history.append((0, initial, math.nan, 0.0, 1, 0.0))
         oracle = FullBatchOracle(self.objective, data) if full_batch else None
+        if self.initial_loss is None:
+            self._record_start(data, oracle, batch_size)
         g = torch.empty_like(self.x)
         x_good = self.x.clone()
         max_fun = getattr(self.optimizer, "max_fun", None)
@@ -220,27 +216,57 @@ class Trainer:
                 "converged yet.", ConvergenceWarning, stacklevel=5)
         return epochs
 
+    def _record_start(self, data: Dataset, oracle, batch_size: int) -> None:
+        """f(x⁽⁰⁾): history row 0 and the reference for divergence.
+
+        Full batch: the first iteration's evaluation, computed now and reused.
+        Mini-batch: the loss on the first max(batch_size, 4096) rows (all of a
+        small data set), so a large data set is never pushed through the model at
+        once (that would hold every layer's activations for all rows).
+        """
+        grad_norm = math.nan
+        if oracle is not None:
+            self.fun_grad = oracle.value_grad(self.x)
+            initial, grad_norm = self.fun_grad[0], float(self.fun_grad[1].norm())
+        else:
+            rows = min(len(data), max(batch_size, _START_SAMPLE))
+            initial = float(self.objective.value(self.x, data.slice(0, rows)))
+        if not math.isfinite(initial):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed.")
+        self.initial_loss = initial
+        self.history.append((0, initial, grad_norm, 0.0, 1, 0.0))
+
     def _full_batch_epoch(self, oracle: FullBatchOracle, g: torch.Tensor):
+        """One iteration x⁽ᵏ⁾ → x⁽ᵏ⁺¹⁾; reports f(x⁽ᵏ⁺¹⁾) and ∇f(x⁽ᵏ⁺¹⁾).
+
+        The new point's gradient is the next iteration's, so it is cached; each
+        iteration thus records the loss of the point it produced, like ``minimize``.
+        """
+        n_evals = 0
         if self.fun_grad is None:
             self.fun_grad = oracle.value_grad(self.x)
-            n_evals = 1
-        else:
-            n_evals = 0
+            n_evals += 1
         fun, grad = self.fun_grad
-        grad_norm = float(grad.norm())
-        gmax = float(grad.abs().max()) if grad.numel() else 0.0
-        if not math.isfinite(fun):
-            return fun, grad_norm, 0.0, n_evals, True, gmax
         k = self.opt_state["k"] + 1
         lr = self.schedule(k)
+        stalled = False
         if isinstance(self.optimizer, SearchMethod):
             res = self.optimizer.iterate(self.x, fun, grad, lr, self.opt_state, oracle)
             n_evals += res.n_evals
+            step, stalled = res.step_size, res.step_size == 0.0
             self.fun_grad = None if res.grad is None else (res.fun, res.grad)
-            return fun, grad_norm, res.step_size, n_evals, res.step_size == 0.0, gmax
-        self.optimizer.update(self.x, grad, lr, self.opt_state)
-        self.fun_grad = None
-        return fun, grad_norm, lr, n_evals, False, gmax
+        else:
+            self.optimizer.update(self.x, grad, lr, self.opt_state)
+            step = lr
+            self.fun_grad = None
+        if self.fun_grad is None:
+            self.fun_grad = oracle.value_grad(self.x)
+            n_evals += 1
+        fun, grad = self.fun_grad
+        gmax = float(grad.abs().max()) if grad.numel() else 0.0
+        return fun, float(grad.norm()), step, n_evals, stalled or not math.isfinite(fun), gmax
 
     def _stochastic_epoch(self, data, g, batch_size, shuffle, generator, sampling):
         n = len(data)

@@ -114,8 +114,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """Per-iteration record of the fits so far: loss, gradient norm, step size
         actually taken, number of function evaluations and elapsed seconds.
 
-        Row 0 is the starting point.  For mini-batch methods the loss is the mean
-        of the epoch's batch losses and the gradient norm that of its last batch.
+        Row 0 is the starting point x⁽⁰⁾.  For full-batch methods row k holds
+        f(x⁽ᵏ⁾) and ‖∇f(x⁽ᵏ⁾)‖ after k iterations, and the step that led there (as
+        :func:`skopt_nn.optim.minimize`'s history).  For mini-batch methods row k
+        holds the mean of epoch k's batch losses (scikit-learn's ``loss_curve_``)
+        and the gradient norm of its last batch; row 0 is then the loss on the
+        first max(batch_size, 4096) rows.
         """
         check_is_fitted(self, "_trainer")
         return pd.DataFrame(self._trainer.history, columns=list(HISTORY_COLUMNS))

@@ -116,16 +116,29 @@ class LinearObjective:
             Aw = A if sw is None else sp.diags(sw.double().cpu().numpy()) @ A
             lam = float(np.linalg.eigvalsh((Aw.T @ A).toarray() / n)[-1])
         elif self.d < 2048:
-            A = torch.cat([X, X.new_ones(n, 1)], 1) if self.fit_intercept else X
-            Aw = A if sw is None else A * sw[:, None]
-            G = (Aw.T @ A).double() / n
-            lam = float(torch.linalg.eigvalsh(G.cpu())[-1])
+            lam = float(torch.linalg.eigvalsh(self._gram(X, sw).cpu())[-1])
         else:
             lam = self._power_iteration(data, n_power)
         scale = {"logistic": 0.25, "softmax": 0.5}.get(self.loss.name, 1.0)
         if self.loss.name in ("squared_error", "absolute_error"):
             scale /= self.K
         return scale * lam + self.alpha
+
+    def _gram(self, X: torch.Tensor, sw: torch.Tensor | None, chunk: int = 16384):
+        """ÃᵀDÃ/n in float64, accumulated over row chunks (no copy of the data)."""
+        n, d = X.shape
+        k = d + 1 if self.fit_intercept else d
+        G = torch.zeros(k, k, dtype=torch.float64, device=X.device)
+        for start in range(0, n, chunk):
+            A = X[start:start + chunk]
+            Aw = A if sw is None else A * sw[start:start + chunk, None]
+            G[:d, :d] += (Aw.T @ A).double()
+            if self.fit_intercept:
+                col = Aw.sum(0).double()
+                G[:d, d] += col
+                G[d, :d] += col
+                G[d, d] += float(A.shape[0]) if sw is None else float(sw[start:start + chunk].sum())
+        return G / n
 
     def _power_iteration(self, data: Dataset, n_power: int) -> float:
         v = torch.ones(self.d + 1, dtype=data.Y.dtype, device=data.Y.device)

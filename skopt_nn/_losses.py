@@ -3,7 +3,7 @@ r"""Per-sample losses and their derivatives with respect to the model output.
 The lecture's SGD slide lists, for a linear output z = aᵀx and label l:
 
 * least squares  f = ½ (z − l)²
-* absolute       f = |z − l|            (the slide drops the bars)
+* absolute       f = ``|z − l|``        (the slide drops the bars)
 * hinge          f = max(0, 1 − l z),   l ∈ {−1, 1}
 * logistic       f = log(1 + exp(−l z)), l ∈ {−1, 1} (computed as softplus(−l z))
 

@@ -81,7 +81,7 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
     Parameters
     ----------
     loss : {'squared_error', 'absolute_error'}, default='squared_error'
-        ½(aᵀx − l)² or |aᵀx − l| per sample (averaged over targets).
+        ``½(aᵀx − l)²`` or ``|aᵀx − l|`` per sample (averaged over targets).
     optimizer : str or Optimizer, default='lbfgs'
         One of 'gd', 'line_search', 'armijo', 'wolfe', 'steepest_descent',
         'momentum', 'sgd', 'adagrad', 'rmsprop', 'adam', 'lbfgs', or an object of
@@ -102,9 +102,10 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
     max_iter : int, default=200
         Maximum number of epochs (one step per epoch for full-batch methods).
     tol : float or None, default=1e-4
-        Stop when the loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs (or, full batch, when ‖∇f‖ ≤ tol).  None runs exactly ``max_iter``
-        epochs.
+        Stop when the largest gradient component falls to ``tol`` (full-batch
+        methods), or when the loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs (all but the line searches, steepest descent and
+        L-BFGS).  None runs exactly ``max_iter`` epochs.
     n_iter_no_change : int, default=10
     alpha : float, default=1e-4
         L2 penalty (alpha/2)‖coef‖².
@@ -120,7 +121,8 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         improving, and keep the best coefficients.
     validation_fraction : float, default=0.1
     verbose : int, default=0
-        Print the loss every epoch.
+        1: a progress bar over epochs with the current loss (on a terminal);
+        2: one line per epoch with the loss.
     device : str, default='auto'
         'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
 

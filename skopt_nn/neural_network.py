@@ -144,8 +144,11 @@ _MLP_DOC_PARAMS = """
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation, shuffling and the validation split.
     tol : float or None, default=1e-4
-        None runs exactly ``max_iter`` epochs.
-    verbose : bool, default=False
+        Tolerance of the stopping rules (as for
+        :class:`~skopt_nn.LinearRegressor`); None runs exactly ``max_iter`` epochs.
+    verbose : int, default=False
+        1: a progress bar over epochs with the current loss (on a terminal);
+        2: one line per epoch, as scikit-learn prints.
     warm_start : bool, default=False
         Continue from the previous solution, keeping the optimizer's state (its
         moments and step counter) and the schedule.

@@ -2,7 +2,7 @@ r"""The lecture's convergence criteria.
 
 * ``'gradient_norm'``: ‖∇f(x⁽ᵏ⁺¹⁾)‖₂ ≤ ε (first-order optimality; may stop at a
   saddle point of a nonconvex f);
-* ``'cost_change'``: |f(x⁽ᵏ⁺¹⁾) − f(x⁽ᵏ⁾)| ≤ ε;
+* ``'cost_change'``: ``|f(x⁽ᵏ⁺¹⁾) − f(x⁽ᵏ⁾)| ≤ ε``;
 * ``'gradient_change'``: ‖∇f(x⁽ᵏ⁺¹⁾) − ∇f(x⁽ᵏ⁾)‖₂ ≤ ε;
 * ``'max_iter'``: none of the above; only k < max_k stops the run.
 """

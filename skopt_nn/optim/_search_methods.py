@@ -114,7 +114,7 @@ class WolfeLineSearch(SearchMethod):
     r"""Gradient descent with a strong Wolfe line search.
 
     The step satisfies f(x - η∇f) ≤ f(x) - c₁η‖∇f‖² and
-    |∇f(x - η∇f)ᵀ∇f(x)| ≤ c₂‖∇f(x)‖².
+    ``|∇f(x - η∇f)ᵀ∇f(x)| ≤ c₂‖∇f(x)‖²``.
 
     Parameters
     ----------

@@ -1,0 +1,155 @@
+"""Every gallery example runs in its fast mode and computes and draws what it claims.
+
+The examples in ``examples/`` are run with ``runpy`` under
+``SKOPT_NN_EXAMPLES_FAST=1`` and matplotlib's Agg backend; each test then looks
+at the example's own variables and figures.
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("plot_*.py"))
+
+
+@pytest.fixture
+def run_example(monkeypatch):
+    """Run one example in fast mode; return its namespace and its figures."""
+    monkeypatch.setenv("SKOPT_NN_EXAMPLES_FAST", "1")
+    plt.close("all")
+
+    def run(name):
+        import runpy
+
+        with warnings.catch_warnings():
+            # short fast-mode runs may stop at max_iter; the checks below judge them
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            namespace = runpy.run_path(str(EXAMPLES_DIR / name), run_name="__main__")
+        figures = [plt.figure(n) for n in plt.get_fignums()]
+        return namespace, figures
+
+    yield run
+    plt.close("all")
+
+
+def test_every_example_is_checked():
+    assert set(EXAMPLES) == set(CHECKS), "add a check for each new example"
+
+
+def _lines(ax):
+    return [line for line in ax.get_lines() if line.get_label() != "_nolegend_"]
+
+
+def check_lecture_notebook(ns, figures):
+    assert len(figures) == 3  # data, loss curve, predictions
+    net = ns["net"]
+    assert net.n_iter_ == ns["N_EPOCHS"] == 100
+    assert [c.shape for c in net.coefs_] == [(1, 10), (10, 20), (20, 10), (10, 1)]
+    assert len(ns["loss_display"].line_.get_xdata()) == 100
+    assert net.history_.shape[0] == 101 and (net.history_["step_size"][1:] == 0.02).all()
+    assert net.loss_curve_[-1] < 0.6 * net.loss_curve_[0]
+    assert ns["test_mse"] < 0.2  # noise alone is 0.8²/12 ≈ 0.05
+    line = ns["prediction_display"].prediction_line_
+    assert len(line.get_xdata()) == 200
+
+
+def check_gridsearch_optimizers(ns, figures):
+    results = ns["results"]
+    assert len(results) == 9
+    labels = set(results["candidate"])
+    assert {"'adam'", "'lbfgs'", "Momentum(momentum=0.9)", "Adam(beta_1=0.5)"} <= labels
+    assert ns["search"].best_score_ > 0.7
+    (fig,) = figures
+    ax_score, ax_time = fig.axes[:2]
+    assert len(ax_score.patches) == len(ax_time.patches) == 9
+    # the grid's objects are cloned, never modified
+    assert ns["param_grid"][1]["mlp__optimizer"][0].momentum == 0.9
+
+
+def check_linear_losses(ns, figures):
+    assert len(figures) == 3
+    ax_reg, ax_clf = figures[0].axes
+    assert len(_lines(ax_reg)) == 2 and len(_lines(ax_clf)) == 3
+    slopes = {name: reg.coef_[0] for name, reg in ns["regressors"].items()}
+    # the outliers pull the least-squares line, not the absolute-error lines
+    assert abs(slopes["absolute error, L-BFGS"] - 1.5) < 0.1
+    assert abs(slopes["absolute error, SGD 1/√k"] - 1.5) < 0.15
+    assert abs(slopes["squared error, L-BFGS"] - 1.5) > 0.15
+    assert ns["hinge"].score(ns["Xc"], ns["yc"]) > 0.85
+    assert ns["logistic"].score(ns["Xc"], ns["yc"]) > 0.85
+    assert len(_lines(figures[1].axes[0])) == 4  # true line and three fits
+
+
+def check_line_searches(ns, figures):
+    assert len(figures) == 3
+    results_q, results_r = ns["results_q"], ns["results_r"]
+    assert len(results_q) == len(results_r) == 6
+    cost_q = figures[0].axes[0]
+    assert len(cost_q.get_lines()) == 6
+    gaps = {k: r.fun - ns["f_star_quadratic"] for k, r in results_q.items()}
+    assert all(g >= -1e-12 for g in gaps.values())
+    assert max(gaps[k] for k in gaps if not k.startswith("gd")) < gaps["gd (η = 1/L)"]
+    fixed = results_q["gd (η = 1/L)"].history["step_size"][1:]
+    assert np.allclose(fixed, 0.01, rtol=0.05)  # 1/L with L = 100
+    halving = results_q["line_search (halving)"].history["step_size"][1:]
+    assert np.allclose(np.log2(halving), np.round(np.log2(halving)))  # powers of 1/2
+    paths = ns["paths_r"]
+    assert all(len(p) == results_r[k].nit + 1 for k, p in paths.items())
+    assert results_r["wolfe"].fun < results_r["gd (η = 1/L)"].fun
+
+
+def check_sgd_schedules(ns, figures):
+    assert len(figures) == 4
+    assert len(figures[0].axes[0].get_lines()) == 3
+    assert len(figures[1].axes[0].get_lines()) == 4
+    n, spread = ns["n"], ns["spread"]
+    b = ns["batch_sizes"]
+    without = np.asarray(ns["measured"]["without_replacement"])
+    with_ = np.asarray(ns["measured"]["with_replacement"])
+    small = b <= n // 10
+    # Eq. 30 and 31 within sampling error
+    np.testing.assert_allclose(without[small], (1 - b[small] / n) * spread * n / (n - 1)
+                               / b[small], rtol=0.3)
+    np.testing.assert_allclose(with_[small], spread / b[small], rtol=0.3)
+    assert without[-1] < 0.3 * with_[-1]  # b = 0.9n
+    assert len(figures[3].axes[0].get_lines()) == 4
+
+
+def check_convergence_rates(ns, figures):
+    assert len(figures) == 4
+    assert -1.1 < ns["slope"] < -0.9
+    t, gap = ns["t"], ns["gap"][1:]
+    assert np.all(gap <= 2 * ns["L"] * ns["R2"] / t)  # Eq. 18
+    gd_gap, mu, L = ns["gd_gap"], ns["mu_r"], ns["L_r"]
+    k = np.arange(len(gd_gap))
+    assert np.all(gd_gap[gd_gap > 1e-12] <= ((1 - mu / L) ** k * gd_gap[0])[gd_gap > 1e-12]
+                  * (1 + 1e-9))
+    sgd = ns["sgd_results"]
+    assert len(sgd) == 5
+    assert sgd["η = 1/(μt) (Eq. 22)"][-1] < sgd["η = 0.2/t (Eq. 19)"][-1]
+    assert len(figures[2].axes[0].get_lines()) == 10  # 5 runs, 3 scaled bounds, 2 floors
+
+
+CHECKS = {
+    "plot_lecture_notebook.py": check_lecture_notebook,
+    "plot_gridsearch_optimizers.py": check_gridsearch_optimizers,
+    "plot_linear_losses.py": check_linear_losses,
+    "plot_line_searches.py": check_line_searches,
+    "plot_sgd_schedules.py": check_sgd_schedules,
+    "plot_convergence_rates.py": check_convergence_rates,
+}
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example(name, run_example):
+    namespace, figures = run_example(name)
+    assert figures, f"{name} drew no figure"
+    CHECKS[name](namespace, figures)
