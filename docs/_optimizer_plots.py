@@ -56,11 +56,11 @@ def rosenbrock(x):
 
 
 def lecture_data(seed=0):
-    """The lecture notebook's task: y = sin(x) + U(0, 0.8), x ~ U(0, 10), 100 points."""
-    rng = np.random.RandomState(seed)
-    x = rng.rand(100) * 10
-    y = np.sin(x) + rng.rand(100) * 0.8
-    return x.reshape(-1, 1), y
+    """The lecture notebook's training set: y = sin(x) + U(0, 0.8), x ~ U(0, 10)."""
+    from skopt_nn.datasets import make_lecture_sine
+
+    X, y, _, _ = make_lecture_sine(random_state=seed)
+    return X, y
 
 
 def lecture_net(optimizer, learning_rate_init):

@@ -29,20 +29,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.multiclass import type_of_target
 
+from .datasets import make_lecture_sine
 from .optim import OPTIMIZERS
 
 #: steps for the lecture task (Adam's is the notebook's); 'auto' elsewhere
 LECTURE_STEPS = {"momentum": 0.01, "sgd": 0.05, "adagrad": 0.1, "rmsprop": 0.005, "adam": 0.02}
-
-
-def lecture_data(seed: int = 0):
-    """The notebook's data: x ~ U(0, 10), y = sin(x) + U(0, 0.8), train then test."""
-    rng = np.random.RandomState(seed)
-    x_tr = rng.rand(100) * 10
-    y_tr = np.sin(x_tr) + rng.rand(100) * 0.8
-    x_te = rng.rand(100) * 10
-    y_te = np.sin(x_te) + rng.rand(100) * 0.8
-    return x_tr[:, None], y_tr, x_te[:, None], y_te
 
 
 def run_comparison(estimator, X_tr, y_tr, X_te, y_te, optimizers, steps=None, metric=None):
@@ -106,7 +97,7 @@ def _print(title, table):
 def lecture_experiment(args) -> int:
     from . import MLPRegressor
 
-    X_tr, y_tr, X_te, y_te = lecture_data(args.random_state)
+    X_tr, y_tr, X_te, y_te = make_lecture_sine(random_state=args.random_state)
     net = MLPRegressor(hidden_layer_sizes=(10, 20, 10), batch_size=16, alpha=0.0, tol=None,
                        max_iter=args.max_iter, random_state=args.random_state,
                        device=args.device)

@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._data import Dataset, SparseRows
 from .optim._base import Optimizer, SearchMethod
-from .optim._minimize import diverged
+from .optim._criteria import diverged
 from .optim._schedules import Schedule
 
 #: a loss this many times its starting value (or 1) above it counts as divergence
@@ -90,6 +90,8 @@ class Trainer:
     initial_loss: float | None = None
     fun_grad: tuple[float, torch.Tensor] | None = None
     generator: torch.Generator | None = None
+    #: the ``learning_rate_init`` parameter the schedule was started from
+    learning_rate_init: float | str | None = None
 
     def __post_init__(self):
         if not self.opt_state:
@@ -167,17 +169,24 @@ class Trainer:
         converged = False
         t_start = time.perf_counter()
         for _ in range(max_epochs):
-            if monitor is not None:
-                monitor.begin_epoch(len(self.loss_curve) + 1)
-            if full_batch:
-                loss, grad_norm, step, n_evals, stalled, gmax = self._full_batch_epoch(oracle, g)
-                n_seen = n
-                if not self.optimizer.full_batch:  # a mini-batch method on one batch:
-                    gmax = math.inf  # its stopping rule stays the loss plateau
-            else:
-                loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
-                    data, g, batch_size, shuffle, generator, sampling)
-                stalled, gmax = False, math.inf
+            try:
+                if monitor is not None:
+                    monitor.begin_epoch(len(self.loss_curve) + 1)
+                if full_batch:
+                    loss, grad_norm, step, n_evals, stalled, gmax = self._full_batch_epoch(
+                        oracle, g)
+                    n_seen = n
+                    if not self.optimizer.full_batch:  # a mini-batch method on one batch:
+                        gmax = math.inf  # its stopping rule stays the loss plateau
+                else:
+                    loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
+                        data, g, batch_size, shuffle, generator, sampling)
+                    stalled, gmax = False, math.inf
+            except KeyboardInterrupt:  # as scikit-learn: keep the last whole epoch's model
+                self.x.copy_(x_good)
+                self.fun_grad = None
+                warnings.warn("Training interrupted by user.", stacklevel=5)
+                return epochs
             if diverged(loss, self.initial_loss, DIVERGENCE_FACTOR) or \
                     not bool(torch.isfinite(self.x).all()):
                 self.x.copy_(x_good)

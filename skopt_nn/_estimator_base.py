@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOp
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
-from ._device import resolve_device, single_thread_if_small, torch_dtype
+from ._device import cpu_training, resolve_device, torch_dtype
 from ._engine import HISTORY_COLUMNS, Trainer
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
 from .optim._registry import OPTIMIZERS, get_optimizer
@@ -166,7 +166,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
 
         monitor = TrainingMonitor(self, X, y, 1 if incremental else self.max_iter,
                                   lambda x: self._fitted_attributes(objective, x))
-        with single_thread_if_small(device, n * n_features), callback_management_context(self):
+        with cpu_training(device, n * n_features), callback_management_context(self):
             if continuing:
                 trainer = self._trainer.to(device)
                 trainer.objective = objective
@@ -179,16 +179,19 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                         trainer.optimizer.get_params() != optimizer.get_params():
                     trainer.optimizer = optimizer
                     trainer.opt_state = optimizer.init_state(trainer.x)
+                if self.learning_rate_init != trainer.learning_rate_init:  # set by the user
+                    trainer.schedule.eta = self._initial_step(optimizer, objective, data,
+                                                              trainer.x)
+                    trainer.learning_rate_init = self.learning_rate_init
                 trainer.fun_grad = None
             else:
                 generator = self._seed_generator()
                 x0 = self._initial_params(objective, generator, dtype, device)
-                lr = self.learning_rate_init
-                if lr == "auto":
-                    lr = self._auto_learning_rate(optimizer, objective, data, x0)
+                lr = self._initial_step(optimizer, objective, data, x0)
                 trainer = Trainer(objective, x0, optimizer,
-                                  Schedule(self.learning_rate, float(lr), self.power_t),
+                                  Schedule(self.learning_rate, lr, self.power_t),
                                   generator=generator)
+                trainer.learning_rate_init = self.learning_rate_init
             trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
             batch_size = self._batch_size(n, optimizer)
             validation = None
@@ -225,6 +228,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             self.validation_scores_ = None
             self.best_validation_score_ = None
         return self
+
+    def _initial_step(self, optimizer, objective, data, x) -> float:
+        """η₀: ``learning_rate_init``, or the per-method step for 'auto'."""
+        if self.learning_rate_init == "auto":
+            return float(self._auto_learning_rate(optimizer, objective, data, x))
+        return float(self.learning_rate_init)
 
     def _batch_size(self, n: int, optimizer) -> int:
         if optimizer.full_batch:

@@ -24,7 +24,7 @@ from ._estimator_base import BaseTorchEstimator
 from ._losses import LOSSES
 from ._mlp_objective import MLPObjective
 from ._tasks import ClassificationTask, RegressionTask
-from .optim._minimize import local_lipschitz
+from .optim._schedules import local_lipschitz
 
 _PREDICT_CHUNK = 1 << 16
 

@@ -13,19 +13,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import MLPClassifier, MLPRegressor
+from skopt_nn.datasets import make_lecture_sine
 from skopt_nn.optim import Adam
 
 SEARCH = ["line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
 
 
 def lecture_data(seed):
-    """The notebook's task: y = sin(x) + U(0, 0.8), x ~ U(0, 10), 100 points each."""
-    rng = np.random.RandomState(seed)
-    x_tr = rng.rand(100) * 10
-    y_tr = np.sin(x_tr) + rng.rand(100) * 0.8
-    x_te = rng.rand(100) * 10
-    y_te = np.sin(x_te) + rng.rand(100) * 0.8
-    return x_tr[:, None], y_tr, x_te[:, None], y_te
+    return make_lecture_sine(random_state=seed)
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +226,115 @@ def test_invalid_hidden_layer_sizes(small):
         MLPClassifier(hidden_layer_sizes=(10, 0)).fit(X, y)
     with pytest.raises(ValueError, match="activation"):
         MLPClassifier(activation="swish").fit(X, y)
+
+
+# ------------------------------------------- drop-in details (scikit-learn's MLP tests)
+def test_poisson_loss():
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 2)
+    y = rng.poisson(np.exp(1 + X[:, 0] - X[:, 1]))
+    reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), max_iter=300,
+                       learning_rate_init=0.01, random_state=0).fit(X, y)
+    assert reg.out_activation_ == "exp" and np.all(reg.predict(X) > 0)
+    ref = sknn.MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), max_iter=300,
+                            learning_rate_init=0.01, random_state=0).fit(X, y)
+    assert reg.loss_ == pytest.approx(ref.loss_, rel=0.1)  # the same half deviance
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPRegressor(loss="poisson").fit(X, -np.abs(y) - 1.0)
+
+
+def test_lbfgs_stops_on_gradient_not_plateau_and_honours_max_fun():
+    from sklearn.datasets import make_regression
+    from sklearn.preprocessing import scale
+
+    X, y = make_regression(200, 10, bias=20, noise=100, random_state=7)
+    y = scale(y)
+    kw = dict(hidden_layer_sizes=50, activation="logistic", max_iter=200, tol=1e-3,
+              random_state=1)
+    ours = MLPRegressor(optimizer="lbfgs", **kw).fit(X, y)
+    theirs = sknn.MLPRegressor(solver="lbfgs", **kw).fit(X, y)
+    assert ours.score(X, y) > theirs.score(X, y) - 0.02
+    from skopt_nn.optim import LBFGS
+
+    with pytest.warns(ConvergenceWarning, match="max_fun=10"):
+        short = MLPRegressor(optimizer=LBFGS(max_fun=10), **kw).fit(X, y)
+    assert short.history_.n_evals.iloc[1:].sum() <= 10 + 20  # one iteration may overrun
+
+
+def test_minibatch_methods_are_not_stopped_by_the_gradient():
+    X, y = load_digits(n_class=2, return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), tol=1e9, n_iter_no_change=np.inf,
+                        max_iter=30).fit(X[:100] / 16, y[:100])
+    assert clf.n_iter_ == 30
+
+
+def test_warm_start_checks_classes_features_and_takes_a_new_step(small):
+    X, y = small
+    kw = dict(hidden_layer_sizes=(5,), warm_start=True, max_iter=5, random_state=0, tol=None)
+    clf = MLPClassifier(**kw).fit(X, y)
+    before = [c.copy() for c in clf.coefs_]
+    with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same"):
+        clf.fit(X, np.where(y == 2, 3, y))
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.fit(X[:, :3], y)
+    assert clf.n_features_in_ == X.shape[1]  # the failed calls changed nothing
+    for a, b in zip(clf.coefs_, before):
+        np.testing.assert_array_equal(a, b)
+    clf.set_params(learning_rate_init=0.05).fit(X, y)
+    assert np.allclose(clf.history_.step_size.iloc[-5:], 0.05)
+
+
+def test_partial_fit_misuse():
+    X, y = make_classification(40, 3, n_informative=2, n_redundant=0, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(3,)).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        clf.partial_fit(X, y, classes=[1, 2])
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y)
+
+
+def test_edited_coefficients_are_continued_from(small):
+    X, y = small
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    clf.coefs_[0][:] = 0.0
+    clf.partial_fit(X, y)
+    assert np.abs(clf.coefs_[0]).max() < 0.1  # one epoch away from zero, not from before
+
+
+def test_single_class_and_non_finite_start():
+    X = np.random.RandomState(0).rand(20, 2)
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5).fit(X, np.ones(20, int))
+    np.testing.assert_array_equal(clf.predict(X), 1)
+    big = np.finfo(float).max * X
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        MLPRegressor().fit(big, np.random.RandomState(0).randn(20))
+
+
+def test_keyboard_interrupt_keeps_the_last_epoch(small):
+    X, y = small
+
+    class Interrupt:
+        def __init__(self):
+            self.epochs = 0
+
+        def setup(self, estimator, context):
+            pass
+
+        def teardown(self, estimator, context):
+            pass
+
+        def on_fit_task_begin(self, estimator, context):
+            if context.task_name == "epoch":
+                self.epochs += 1
+                if self.epochs == 4:
+                    raise KeyboardInterrupt
+
+        def on_fit_task_end(self, estimator, context):
+            return False
+
+    pytest.importorskip("sklearn.callback")
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, tol=None).set_callbacks(
+        Interrupt())
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3

@@ -5,9 +5,13 @@ r"""The lecture's convergence criteria.
 * ``'cost_change'``: ``|f(x⁽ᵏ⁺¹⁾) − f(x⁽ᵏ⁾)| ≤ ε``;
 * ``'gradient_change'``: ‖∇f(x⁽ᵏ⁺¹⁾) − ∇f(x⁽ᵏ⁾)‖₂ ≤ ε;
 * ``'max_iter'``: none of the above; only k < max_k stops the run.
+
+and the test for divergence shared by the training loop and ``minimize``.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -32,3 +36,8 @@ def converged(
     if criterion == "max_iter":
         return False
     raise ValueError(f"criterion={criterion!r} is not one of {CRITERIA}.")
+
+
+def diverged(loss: float, initial: float, factor: float = 1e4) -> bool:
+    """A loss that is not finite, or far above its starting value, counts as divergence."""
+    return not math.isfinite(loss) or loss > initial + factor * max(abs(initial), 1.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +12,9 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import Optimizer, SearchMethod
-from ._criteria import CRITERIA, converged
+from ._criteria import CRITERIA, converged, diverged
 from ._registry import get_optimizer
-from ._schedules import SCHEDULES, Schedule
+from ._schedules import SCHEDULES, Schedule, local_lipschitz
 
 
 @dataclass
@@ -74,35 +73,6 @@ class _FunctionOracle:
         f = self.fun(xr)
         (g,) = torch.autograd.grad(f, xr)
         return float(f.detach()), g.detach()
-
-
-def local_lipschitz(oracle, x: torch.Tensor, g: torch.Tensor, n_power: int = 10) -> float:
-    """Estimate L as the largest curvature of f near ``x`` (for η = 1/L, Eq. 3).
-
-    Power iteration on the Hessian, with Hessian-vector products taken as finite
-    differences of the gradient, ``Hv ≈ (∇f(x + h v) − ∇f(x)) / h``, started along
-    ``g``.  ``oracle.value_grad`` gives the gradients (``n_power`` evaluations).
-    """
-    gnorm = float(g.norm())
-    if gnorm == 0.0:
-        return 1.0
-    v = g / gnorm
-    h = 1e-4 * max(1.0, float(x.norm()))
-    lam = 0.0
-    for _ in range(n_power):
-        _, g2 = oracle.value_grad(x + h * v)
-        hv = (g2 - g) / h
-        norm = float(hv.norm())
-        if not math.isfinite(norm) or norm == 0.0:
-            break
-        lam = max(lam, norm)
-        v = hv / norm
-    return max(lam, 1e-12)
-
-
-def diverged(loss: float, initial: float, factor: float = 1e4) -> bool:
-    """A loss that is not finite, or far above its starting value, counts as divergence."""
-    return not math.isfinite(loss) or loss > initial + factor * max(abs(initial), 1.0)
 
 
 def minimize(
