@@ -76,9 +76,11 @@ def save_figure(fitted, best, X_te, y_te, path, title):
     from .plotting import OptimizerComparisonDisplay, PredictionDisplay
 
     panels = 2 if X_te is not None and X_te.shape[1] == 1 else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.8), squeeze=False)
-    OptimizerComparisonDisplay.from_estimators(fitted, ax=axes[0, 0])
+    fig, axes = plt.subplots(1, panels, figsize=(7.5 * panels, 4.8), squeeze=False)
+    OptimizerComparisonDisplay.from_estimators(fitted, ax=axes[0, 0], linewidth=1.0)
     axes[0, 0].set_title(f"Cost versus iterations — {title}")
+    # outside the axes: eleven curves leave no free corner inside
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     if panels == 2:
         PredictionDisplay.from_estimator(fitted[best], X_te, y_te, ax=axes[0, 1])
         axes[0, 1].set_title(f"Test data and predictions ({best})")

@@ -31,8 +31,8 @@ def _pyplot():
 
 
 def _axes(ax):
-    if ax is None:
-        _, ax = _pyplot().subplots()
+    if ax is None:  # a new figure: let matplotlib keep the labels inside it
+        _, ax = _pyplot().subplots(layout="constrained")
     return ax, ax.figure
 
 
