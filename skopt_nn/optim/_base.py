@@ -71,9 +71,6 @@ class Optimizer(BaseEstimator):
         """Fresh running state for parameters shaped like ``x``."""
         return {"k": 0}
 
-    def __sklearn_clone__(self):
-        return type(self)(**self.get_params())
-
 
 class UpdateRule(Optimizer):
     """A method with an explicit update ``x <- x - η · direction``."""
