@@ -211,9 +211,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                 sampling=getattr(optimizer, "sampling", "without_replacement"),
                 warn_max_iter=not incremental,
             )
-            monitor.close()
             if early_stopping and trainer.best_x is not None:
                 trainer.x.copy_(trainer.best_x)
+            monitor.close(trainer.x)
         self._trainer = trainer
         for name, value in self._fitted_attributes(objective, trainer.x).items():
             setattr(self, name, value)

@@ -54,6 +54,7 @@ class TrainingMonitor:
         if getattr(estimator, "_skl_callbacks", None) or \
                 getattr(estimator, "_parent_callback_ctx", None) is not None:
             self.context = estimator._init_callback_context(max_subtasks=max_epochs)
+            self.context.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
 
     @property
     def active(self) -> bool:
@@ -78,6 +79,11 @@ class TrainingMonitor:
                 reconstruction_attributes=lambda: self.attributes(x)))
         return False
 
-    def close(self) -> None:
+    def close(self, x: torch.Tensor) -> None:
+        """End of the fit: close the bar and the callbacks' root task (model ``x``)."""
         if self.bar is not None:
             self.bar.close()
+        if self.context is not None:
+            self.context.call_on_fit_task_end(
+                estimator=self.estimator, X=self.X, y=self.y,
+                reconstruction_attributes=lambda: self.attributes(x))

@@ -169,3 +169,25 @@ def test_plotting_without_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plotting._pyplot()
+
+
+def test_sklearn_progress_bar_and_scoring_monitor_inside_a_search(data, capsys):
+    callback = pytest.importorskip("sklearn.callback")
+    pytest.importorskip("rich")
+    from sklearn.model_selection import GridSearchCV
+
+    from skopt_nn import MLPClassifier
+
+    X, y = data
+    GridSearchCV(MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, tol=None),
+                 {"alpha": [1e-4, 1e-3]}, cv=2).set_callbacks(callback.ProgressBar()).fit(X, y)
+    out = capsys.readouterr().out
+    assert "GridSearchCV - fit" in out and out.count("MLPClassifier - fit") >= 5  # 4 + refit
+
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    clf = LinearClassifier(optimizer="sgd", max_iter=4, tol=None).set_callbacks(monitor)
+    clf.fit(X, y)
+    table = monitor.get_logs().data_as_pandas
+    scores = table.iloc[:, -1].to_numpy()
+    assert len(table) == 1 + 4  # the fit's root task and one task per epoch
+    assert scores[-1] == pytest.approx(clf.score(X, y))
