@@ -56,6 +56,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         "device": [str, torch.device],
     }
 
+    #: the linear models' ``loss_curve_`` is a NumPy array; the MLPs keep
+    #: scikit-learn's list
+    _loss_curve_as_array = False
+
     # ------------------------------------------------------------------ hooks
     @abstractmethod
     def _make_objective(self, n_features: int, n_outputs: int):
@@ -217,7 +221,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         self._trainer = trainer
         for name, value in self._fitted_attributes(objective, trainer.x).items():
             setattr(self, name, value)
-        self.loss_curve_ = list(trainer.loss_curve)
+        curve = list(trainer.loss_curve)
+        self.loss_curve_ = np.asarray(curve) if self._loss_curve_as_array else curve
         self.loss_ = trainer.loss_curve[-1] if trainer.loss_curve else trainer.initial_loss
         self.best_loss_ = None if early_stopping else trainer.best_loss
         self.t_ = trainer.t

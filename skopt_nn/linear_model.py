@@ -25,6 +25,7 @@ from ._tasks import ClassificationTask, RegressionTask
 
 
 class _LinearModel(BaseTorchEstimator):
+    _loss_curve_as_array = True
     _parameter_constraints: dict = {
         **BaseTorchEstimator._parameter_constraints,
         "fit_intercept": ["boolean"],
@@ -135,8 +136,8 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
     t_ : int
         Number of training samples seen, over all calls.
     loss_ : float
-    loss_curve_ : list of float
-        Loss per epoch.
+    loss_curve_ : ndarray of shape (n_iter_total,)
+        Loss per epoch (for full-batch methods, f after each iteration).
     best_loss_ : float
     history_ : pandas.DataFrame
         Per-iteration loss, gradient norm, step size and function evaluations.

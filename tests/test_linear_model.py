@@ -229,6 +229,8 @@ def test_early_stopping_keeps_best(cancer):
 def test_pickle_round_trip(cancer):
     X, y = cancer
     est = LinearClassifier(optimizer="adam", learning_rate_init=0.01, random_state=0).fit(X, y)
+    for name in ["coef_", "intercept_", "loss_curve_", "classes_"]:
+        assert isinstance(getattr(est, name), np.ndarray), name  # no tensors anywhere
     loaded = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     assert loaded._trainer.x.device.type == "cpu"
