@@ -176,8 +176,6 @@ class Trainer:
                     loss, grad_norm, step, n_evals, stalled, gmax = self._full_batch_epoch(
                         oracle, g)
                     n_seen = n
-                    if not self.optimizer.full_batch:  # a mini-batch method on one batch:
-                        gmax = math.inf  # its stopping rule stays the loss plateau
                 else:
                     loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
                         data, g, batch_size, shuffle, generator, sampling)
@@ -252,12 +250,15 @@ class Trainer:
 
         The new point's gradient is the next iteration's, so it is cached; each
         iteration thus records the loss of the point it produced, like ``minimize``.
+        A mini-batch method whose batch is the whole set reports f(x⁽ᵏ⁾) instead and
+        is never stopped by the gradient (its rule is the loss plateau).
         """
         n_evals = 0
         if self.fun_grad is None:
             self.fun_grad = oracle.value_grad(self.x)
             n_evals += 1
         fun, grad = self.fun_grad
+        fun_before = fun
         k = self.opt_state["k"] + 1
         lr = self.schedule(k)
         stalled = False
@@ -275,6 +276,10 @@ class Trainer:
             n_evals += 1
         fun, grad = self.fun_grad
         gmax = float(grad.abs().max()) if grad.numel() else 0.0
+        if not self.optimizer.full_batch:
+            # a mini-batch method whose batch is the whole set: report, as for any
+            # epoch of it, the loss its step was computed on (scikit-learn's curve)
+            return fun_before, float(grad.norm()), step, n_evals, False, math.inf
         return fun, float(grad.norm()), step, n_evals, stalled or not math.isfinite(fun), gmax
 
     def _stochastic_epoch(self, data, g, batch_size, shuffle, generator, sampling):
