@@ -118,11 +118,17 @@ class Trainer:
         state["objective"], state["fun_grad"] = None, None
         self.__dict__.update(state)
 
-    def to(self, device: torch.device) -> Trainer:
-        """Move the tensors of the state to ``device`` (after unpickling)."""
+    def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Trainer:
+        """Move the state's tensors to ``device`` (and floating ones to ``dtype``)."""
+
+        def move(t):
+            if dtype is not None and t.is_floating_point():
+                return t.to(device, dtype)
+            return t.to(device)
+
         for k, v in self.__dict__.items():
             if k not in ("objective", "generator"):
-                setattr(self, k, _convert(v, lambda t: t.to(device)))
+                setattr(self, k, _convert(v, move))
         return self
 
     # -- the loop -----------------------------------------------------------------------
@@ -159,10 +165,11 @@ class Trainer:
         n = len(data)
         full_batch = self.optimizer.full_batch or batch_size >= n
         oracle = FullBatchOracle(self.objective, data) if full_batch else None
-        if self.initial_loss is None:
-            self._record_start(data, oracle, batch_size)
+        sample = data if full_batch else data.slice(0, min(n, max(batch_size, _START_SAMPLE)))
+        reference = self._start(data, oracle, sample)  # this call's loss at its start
         g = torch.empty_like(self.x)
-        x_good = self.x.clone()
+        x_good = self.x.clone()  # the start of this epoch ...
+        x_safe = self.x.clone()  # ... and of the one before
         max_fun = getattr(self.optimizer, "max_fun", None)
         n_fun = 0
         epochs = 0
@@ -173,30 +180,37 @@ class Trainer:
                 if monitor is not None:
                     monitor.begin_epoch(len(self.loss_curve) + 1)
                 if full_batch:
-                    loss, grad_norm, step, n_evals, stalled, gmax = self._full_batch_epoch(
-                        oracle, g)
+                    loss, grad_norm, step, n_evals, stalled, gmax, loss_after = \
+                        self._full_batch_epoch(oracle, g)
                     n_seen = n
                 else:
                     loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
                         data, g, batch_size, shuffle, generator, sampling)
-                    stalled, gmax = False, math.inf
+                    stalled, gmax, loss_after = False, math.inf, loss
             except KeyboardInterrupt:  # as scikit-learn: keep the last whole epoch's model
                 self.x.copy_(x_good)
                 self.fun_grad = None
                 warnings.warn("Training interrupted by user.", stacklevel=5)
                 return epochs
-            if diverged(loss, self.initial_loss, DIVERGENCE_FACTOR) or \
+            if diverged(loss, reference, DIVERGENCE_FACTOR) or \
+                    diverged(loss_after, reference, DIVERGENCE_FACTOR) or \
                     not bool(torch.isfinite(self.x).all()):
-                self.x.copy_(x_good)
-                self.fun_grad = None
+                self._recover(x_good, x_safe, sample, reference)
                 warnings.warn(
-                    f"Training diverged at epoch {len(self.loss_curve) + 1} (loss {loss:.3g}, "
-                    f"starting loss {self.initial_loss:.3g}) with learning rate "
-                    f"{self.schedule.eta:g} (learning_rate_init); the last finite "
+                    f"Training diverged at epoch {len(self.loss_curve) + 1} (loss "
+                    f"{max(loss, loss_after):.3g}, starting loss {reference:.3g}) with learning "
+                    f"rate {self.schedule.eta:g} (learning_rate_init); the last finite "
                     "parameters are kept. Use a smaller learning_rate_init.",
                     ConvergenceWarning, stacklevel=5)
                 return epochs
+            if stalled and tol is not None and gmax > tol:
+                warnings.warn(
+                    f"{type(self.optimizer).__name__}: the line search found no step that "
+                    f"decreases the loss (largest gradient component {gmax:.3g} > tol), so "
+                    f"training stopped; learning_rate_init={self.schedule.eta:g} may be far "
+                    "from a useful step.", ConvergenceWarning, stacklevel=5)
             epochs += 1
+            x_safe.copy_(x_good)
             x_good.copy_(self.x)
             self.t += n_seen
             self.loss_curve.append(loss)
@@ -223,27 +237,44 @@ class Trainer:
                 "converged yet.", ConvergenceWarning, stacklevel=5)
         return epochs
 
-    def _record_start(self, data: Dataset, oracle, batch_size: int) -> None:
-        """f(x⁽⁰⁾): history row 0 and the reference for divergence.
+    def _start(self, data: Dataset, oracle, sample: Dataset) -> float:
+        """f at the start of this call: the reference for divergence (and, on the
+        first call, history row 0).
 
         Full batch: the first iteration's evaluation, computed now and reused.
-        Mini-batch: the loss on the first max(batch_size, 4096) rows (all of a
-        small data set), so a large data set is never pushed through the model at
-        once (that would hold every layer's activations for all rows).
+        Mini-batch: the loss on ``sample``, the first max(batch_size, 4096) rows
+        (all of a small data set), so a large data set is never pushed through the
+        model at once (that would hold every layer's activations for all rows).
         """
         grad_norm = math.nan
         if oracle is not None:
             self.fun_grad = oracle.value_grad(self.x)
-            initial, grad_norm = self.fun_grad[0], float(self.fun_grad[1].norm())
+            start, grad_norm = self.fun_grad[0], float(self.fun_grad[1].norm())
         else:
-            rows = min(len(data), max(batch_size, _START_SAMPLE))
-            initial = float(self.objective.value(self.x, data.slice(0, rows)))
-        if not math.isfinite(initial):
+            start = float(self.objective.value(self.x, sample))
+        if not math.isfinite(start):
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may contain "
                 "large values and need to be preprocessed.")
-        self.initial_loss = initial
-        self.history.append((0, initial, grad_norm, 0.0, 1, 0.0))
+        if self.initial_loss is None:
+            self.initial_loss = start
+            self.history.append((0, start, grad_norm, 0.0, 1, 0.0))
+        return start
+
+    def _recover(self, x_good, x_safe, sample: Dataset, reference: float) -> None:
+        """After divergence: the last parameters that are finite and not diverged.
+
+        The start of the failed epoch can itself be a blown-up point (the last step
+        of the epoch before went astray); it is checked on ``sample``, and the start
+        of the epoch before is used instead when it fails.  The optimizer's state
+        (moments, velocity) is reset: it was built along the diverging path.
+        """
+        loss = float(self.objective.value(x_good, sample))
+        ok = bool(torch.isfinite(x_good).all()) and not diverged(loss, reference,
+                                                                 DIVERGENCE_FACTOR)
+        self.x.copy_(x_good if ok else x_safe)
+        self.opt_state = self.optimizer.init_state(self.x)
+        self.fun_grad = None
 
     def _full_batch_epoch(self, oracle: FullBatchOracle, g: torch.Tensor):
         """One iteration x⁽ᵏ⁾ → x⁽ᵏ⁺¹⁾; reports f(x⁽ᵏ⁺¹⁾) and ∇f(x⁽ᵏ⁺¹⁾).
@@ -279,8 +310,9 @@ class Trainer:
         if not self.optimizer.full_batch:
             # a mini-batch method whose batch is the whole set: report, as for any
             # epoch of it, the loss its step was computed on (scikit-learn's curve)
-            return fun_before, float(grad.norm()), step, n_evals, False, math.inf
-        return fun, float(grad.norm()), step, n_evals, stalled or not math.isfinite(fun), gmax
+            return fun_before, float(grad.norm()), step, n_evals, False, math.inf, fun
+        stalled = stalled or not math.isfinite(fun)
+        return fun, float(grad.norm()), step, n_evals, stalled, gmax, fun
 
     def _stochastic_epoch(self, data, g, batch_size, shuffle, generator, sampling):
         n = len(data)

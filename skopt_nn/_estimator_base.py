@@ -8,6 +8,7 @@ the shared training loop in :mod:`skopt_nn._engine`.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -15,7 +16,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
@@ -157,6 +158,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         n, n_features = X.shape
 
         early_stopping = self.early_stopping and not incremental
+        X_all, y_all = X, y  # what callbacks score on
         X_val = Y_val = None
         if early_stopping:
             X, X_val, Y, Y_val, sw = self._validation_split(X, Y, sw, y)
@@ -168,20 +170,25 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         )
         objective = self._make_objective(n_features, Y.shape[1])
 
-        monitor = TrainingMonitor(self, X, y, 1 if incremental else self.max_iter,
+        monitor = TrainingMonitor(self, X_all, y_all, 1 if incremental else self.max_iter,
                                   lambda x: self._fitted_attributes(objective, x))
         with cpu_training(device, n * n_features), callback_management_context(self):
             if continuing:
-                trainer = self._trainer.to(device)
+                # work on a copy: a call that fails leaves the fitted model as it was
+                trainer = copy.deepcopy(self._trainer).to(device, dtype)
+                if trainer.x.numel() != objective.n_params:
+                    raise ValueError(
+                        f"The model's size changed since the last fit ({trainer.x.numel()} "
+                        f"parameters, now {objective.n_params}): warm_start and partial_fit "
+                        "need the same architecture (e.g. hidden_layer_sizes).")
                 trainer.objective = objective
-                trainer.x = trainer.x.to(dtype)
                 edited = self._flat_params()  # the user may have set coef_/coefs_ by hand
                 if not np.array_equal(edited, trainer.x.cpu().numpy().astype(edited.dtype)):
-                    trainer.x = to_tensor(edited, dtype, device)
-                    trainer.fun_grad = None
-                if type(trainer.optimizer) is not type(optimizer) or \
+                    trainer.x = to_tensor(edited.copy(), dtype, device)
+                projected = hasattr(objective, "project") and objective.project(trainer.x)
+                if projected or type(trainer.optimizer) is not type(optimizer) or \
                         trainer.optimizer.get_params() != optimizer.get_params():
-                    trainer.optimizer = optimizer
+                    trainer.optimizer = clone(optimizer)
                     trainer.opt_state = optimizer.init_state(trainer.x)
                 if self.learning_rate_init != trainer.learning_rate_init:  # set by the user
                     trainer.schedule.eta = self._initial_step(optimizer, objective, data,
@@ -192,7 +199,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                 generator = self._seed_generator()
                 x0 = self._initial_params(objective, generator, dtype, device)
                 lr = self._initial_step(optimizer, objective, data, x0)
-                trainer = Trainer(objective, x0, optimizer,
+                trainer = Trainer(objective, x0, clone(optimizer),
                                   Schedule(self.learning_rate, lr, self.power_t),
                                   generator=generator)
                 trainer.learning_rate_init = self.learning_rate_init

@@ -46,6 +46,15 @@ class LinearObjective:
             self._views[key] = views
         return views
 
+    def project(self, x: torch.Tensor) -> bool:
+        """Keep ``x`` in the model's parameter set (no intercept without fit_intercept);
+        return whether that changed ``x`` (the optimizer's state is then stale)."""
+        b = x[self._split :]
+        if self.fit_intercept or not bool(b.any()):
+            return False
+        b.zero_()
+        return True
+
     def decision(self, x: torch.Tensor, X) -> torch.Tensor:
         """z = XW + b, shape ``(n, K)``."""
         W, b = self.unpack(x)

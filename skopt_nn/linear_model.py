@@ -44,7 +44,9 @@ class _LinearModel(BaseTorchEstimator):
     def _auto_learning_rate(self, optimizer, objective, data, x0):
         if optimizer.auto_learning_rate is not None:
             return optimizer.auto_learning_rate
-        return 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3
+        step = 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3
+        # heavy ball: steps add up to η/(1-α); (1-α)/L keeps that at 1/L
+        return step * (1.0 - getattr(optimizer, "momentum", 0.0))
 
     def _fitted_attributes(self, objective, x):
         W, b = objective.unpack(x.detach().cpu())
@@ -90,8 +92,8 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         ``optimizer__<name>``).
     learning_rate_init : float or 'auto', default='auto'
         The step η₀.  'auto': η = 1 as the first trial of the line searches,
-        η = 1/L (Eq. 3, L estimated from the data) for 'gd', 'sgd' and
-        'momentum', 0.01 for AdaGrad and RMSProp, 1e-3 for Adam.
+        η = 1/L (Eq. 3, L from the data) for 'gd' and 'sgd', (1 − α)/L for
+        momentum α, 0.01 for AdaGrad and RMSProp, 1e-3 for Adam.
     learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
         Step-size schedule (Eq. 17): η₀, η₀/k^power_t, or η₀ divided by 5 on
         each loss plateau.

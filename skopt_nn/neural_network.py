@@ -89,7 +89,10 @@ class _BaseMLP(BaseTorchEstimator):
         X = self._validate_X(X, reset=False)
         device = self._predict_device()
         dtype = torch_dtype(self.coefs_[0].dtype, device)
-        objective = self._make_objective(self.n_features_in_, self.n_outputs_)
+        # the fitted shapes, not hidden_layer_sizes (which set_params may have changed)
+        sizes = (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
+        objective = MLPObjective(sizes, self.activation, LOSSES[self._loss_name(sizes[-1])](),
+                                 self.alpha)
         x = torch.as_tensor(self._flat_params()).to(device, dtype)
         out = []
         with torch.no_grad():

@@ -62,6 +62,14 @@ def _check_wolfe_constants(method) -> None:
             f"c2={method.c2!r} for {type(method).__name__}.")
 
 
+def _backtrack(ray: Ray, fun: float, dphi0: float, eta0: float, c1: float,
+               spent: int) -> line_search.SearchResult:
+    """Armijo backtracking over up to 100 halvings, after a failed Wolfe search."""
+    res = line_search.armijo(ray.phi, fun, dphi0, eta0=eta0, c1=c1, shrink=0.5, max_iter=100)
+    res.n_evals += spent
+    return res
+
+
 class HalvingLineSearch(SearchMethod):
     r"""Gradient descent with the lecture's halving line search (Eq. 5-7).
 
@@ -142,9 +150,10 @@ class WolfeLineSearch(SearchMethod):
         state["k"] += 1
         d = -grad
         ray = Ray(oracle, x, d, with_grad=True)
-        res = line_search.wolfe(
-            ray.phi, ray.dphi, fun, -float(torch.dot(grad, grad)), eta0=lr, c1=self.c1, c2=self.c2
-        )
+        dphi0 = -float(torch.dot(grad, grad))
+        res = line_search.wolfe(ray.phi, ray.dphi, fun, dphi0, eta0=lr, c1=self.c1, c2=self.c2)
+        if res.step == 0.0:  # no bracket from a far-off first trial: backtrack instead
+            res = _backtrack(ray, fun, dphi0, lr, self.c1, res.n_evals)
         return ray.move(res, fun)
 
 
@@ -250,6 +259,8 @@ class LBFGS(SearchMethod):
         x_old = x.clone()
         ray = Ray(oracle, x, d, with_grad=True)
         res = line_search.wolfe(ray.phi, ray.dphi, fun, dphi0, eta0=eta0, c1=self.c1, c2=self.c2)
+        if res.step == 0.0:  # no bracket from a far-off first trial: backtrack instead
+            res = _backtrack(ray, fun, dphi0, eta0, self.c1, res.n_evals)
         step = ray.move(res, fun)
         if step.step_size > 0:
             if step.grad is None:
