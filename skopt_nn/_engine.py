@@ -206,9 +206,11 @@ class Trainer:
             if stalled and tol is not None and gmax > tol:
                 warnings.warn(
                     f"{type(self.optimizer).__name__}: the line search found no step that "
-                    f"decreases the loss (largest gradient component {gmax:.3g} > tol), so "
-                    f"training stopped; learning_rate_init={self.schedule.eta:g} may be far "
-                    "from a useful step.", ConvergenceWarning, stacklevel=5)
+                    f"decreases the loss while the largest gradient component is {gmax:.3g} "
+                    f"> tol={tol:g}, so training stopped: the loss is at the limit of "
+                    f"{str(self.x.dtype).replace('torch.', '')} precision, or "
+                    f"learning_rate_init={self.schedule.eta:g} is far from a useful step.",
+                    ConvergenceWarning, stacklevel=5)
             epochs += 1
             x_safe.copy_(x_good)
             x_good.copy_(self.x)

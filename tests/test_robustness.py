@@ -131,3 +131,12 @@ def test_momentum_auto_step_fits_linear_models(data):
     X, y = data
     est = _quiet_fit(LinearRegressor(optimizer="momentum", alpha=0.0, max_iter=50), X, y)
     assert est.score(X, y) > 0.99
+
+
+def test_lbfgs_on_float32_stops_at_precision_instead_of_crawling():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(5000, 50, n_informative=20, random_state=0)
+    est = _quiet_fit(LinearClassifier(optimizer="lbfgs"), X.astype(np.float32), y)
+    assert est.n_iter_ < 100
+    assert (est.history_.step_size.iloc[1:-1] > 1e-4).all()  # no rounding-level steps

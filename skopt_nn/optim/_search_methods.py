@@ -64,7 +64,12 @@ def _check_wolfe_constants(method) -> None:
 
 def _backtrack(ray: Ray, fun: float, dphi0: float, eta0: float, c1: float,
                spent: int) -> line_search.SearchResult:
-    """Armijo backtracking over up to 100 halvings, after a failed Wolfe search."""
+    """Armijo backtracking over up to 100 halvings, when a Wolfe search that started
+    beyond the unit step (a user's large ``learning_rate_init``) found no bracket.
+
+    Only then: near an optimum a failed Wolfe search means no decrease is left, and
+    backtracking would just take rounding-level steps.
+    """
     res = line_search.armijo(ray.phi, fun, dphi0, eta0=eta0, c1=c1, shrink=0.5, max_iter=100)
     res.n_evals += spent
     return res
@@ -152,7 +157,7 @@ class WolfeLineSearch(SearchMethod):
         ray = Ray(oracle, x, d, with_grad=True)
         dphi0 = -float(torch.dot(grad, grad))
         res = line_search.wolfe(ray.phi, ray.dphi, fun, dphi0, eta0=lr, c1=self.c1, c2=self.c2)
-        if res.step == 0.0:  # no bracket from a far-off first trial: backtrack instead
+        if res.step == 0.0 and lr > 1.0:  # no bracket from a far-off first trial
             res = _backtrack(ray, fun, dphi0, lr, self.c1, res.n_evals)
         return ray.move(res, fun)
 
@@ -259,7 +264,7 @@ class LBFGS(SearchMethod):
         x_old = x.clone()
         ray = Ray(oracle, x, d, with_grad=True)
         res = line_search.wolfe(ray.phi, ray.dphi, fun, dphi0, eta0=eta0, c1=self.c1, c2=self.c2)
-        if res.step == 0.0:  # no bracket from a far-off first trial: backtrack instead
+        if res.step == 0.0 and eta0 > 1.0:  # no bracket from a far-off first trial
             res = _backtrack(ray, fun, dphi0, eta0, self.c1, res.n_evals)
         step = ray.move(res, fun)
         if step.step_size > 0:
