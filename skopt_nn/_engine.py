@@ -327,8 +327,7 @@ class Trainer:
             for _ in range(n_batches):
                 rows = torch.randint(n, (batch_size,), generator=generator).to(device)
                 acc.add_(value_grad(x, data.take(rows), g))
-                state_k = state["k"] + 1
-                update(x, g, schedule(state_k), state)
+                update(x, g, schedule(state["k"] + 1), state)
             return (float(acc) / n_batches, float(g.norm()), schedule(state["k"]), n_batches,
                     n_batches * batch_size)
         # an epoch of disjoint batches (Eq. 24-25)

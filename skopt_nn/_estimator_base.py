@@ -96,7 +96,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             self, X, reset=reset, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
         )
 
-    def _sample_weight(self, sample_weight, X, y_raw) -> np.ndarray | None:
+    def _sample_weight(self, sample_weight, X) -> np.ndarray | None:
         if sample_weight is None:
             return None
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
@@ -150,7 +150,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=not self._is_classifier(),
         )
-        sw = self._sample_weight(sample_weight, X, y)
+        sw = self._sample_weight(sample_weight, X)
         Y, sw = self._encode_targets(y, sw, first_call=not continuing, classes=classes,
                                      warm_start=continuing and not incremental)
         device = resolve_device(self.device)

@@ -150,9 +150,9 @@ class ClassificationTask:
         return self._labels(self._decision(X))
 
     def _proba_from_decision(self, Z):
-        if self._multilabel or Z.shape[1] == 1:
+        if self._multilabel:
+            return scipy.special.expit(Z)
+        if Z.shape[1] == 1:
             p = scipy.special.expit(Z)
-            if self._multilabel:
-                return p
             return np.hstack([1 - p, p])
         return scipy.special.softmax(Z, axis=1)
