@@ -121,12 +121,32 @@ class OptimizerComparisonDisplay:
         self.optimum = optimum
 
     @classmethod
-    def from_estimators(cls, fitted: Mapping, *, optimum=None, ax=None, **kwargs):
-        """``fitted`` maps a label to a fitted estimator or a ``minimize`` result."""
-        curves = {name: _history_loss(obj) for name, obj in fitted.items()}
-        return cls(curves, optimum).plot(ax=ax, **kwargs)
+    def from_estimators(cls, fitted: Mapping, *, optimum=None, ax=None, ylabel=None,
+                        **kwargs):
+        """Plot the loss histories of fitted estimators or ``minimize`` results.
 
-    def plot(self, ax=None, **kwargs):
+        Parameters
+        ----------
+        fitted : dict of str to estimator or OptimizeResult
+            The legend label and the fitted object of each curve.
+        optimum : float or None
+            f*, when known.
+        ax : matplotlib Axes or None
+        ylabel : str or None
+            What the cost is (e.g. "training loss: ½ · mean squared error");
+            default "cost".
+        **kwargs
+            Passed to ``ax.plot`` for every curve.
+        """
+        curves = {name: _history_loss(obj) for name, obj in fitted.items()}
+        return cls(curves, optimum).plot(ax=ax, ylabel=ylabel, **kwargs)
+
+    def plot(self, ax=None, *, ylabel=None, **kwargs):
+        """Draw on ``ax`` (a new figure if None); returns ``self``.
+
+        ``ylabel`` names the cost (default "cost"); with ``optimum`` the axis
+        shows it minus f*.
+        """
         ax, fig = _axes(ax)
         self.lines_ = {}
         for i, (name, loss) in enumerate(self.curves.items()):
@@ -137,7 +157,8 @@ class OptimizerComparisonDisplay:
             (self.lines_[name],) = ax.plot(np.arange(len(y)), y, label=name, **style)
         ax.set_yscale("log")
         ax.set_xlabel("iteration (epoch)")
-        ax.set_ylabel("cost − f*" if self.optimum is not None else "cost")
+        ylabel = ylabel or "cost"
+        ax.set_ylabel(f"{ylabel} − f*" if self.optimum is not None else ylabel)
         ax.set_title("Cost versus iterations")
         ax.legend(fontsize="small")
         self.ax_, self.figure_ = ax, fig

@@ -136,15 +136,26 @@ def test_optimizer_comparison_display_from_estimators_and_results():
     assert disp.ax_.get_yscale() == "log"
     labels = [t.get_text() for t in disp.ax_.get_legend().get_texts()]
     assert labels == ["gd", "wolfe", "minimize"]
+    assert disp.ax_.get_ylabel() == "cost"
     gap = OptimizerComparisonDisplay.from_estimators({"m": fitted["minimize"]}, optimum=0.0)
     np.testing.assert_allclose(gap.lines_["m"].get_ydata(), fitted["minimize"].history.loss)
+    assert gap.ax_.get_ylabel() == "cost − f*"
+
+
+def test_optimizer_comparison_display_names_its_cost():
+    X, y = make_regression(60, 2, noise=0.1, random_state=0)
+    fitted = {"gd": LinearRegressor(optimizer="gd", max_iter=5, tol=None).fit(X, y)}
+    disp = OptimizerComparisonDisplay.from_estimators(fitted, ylabel="½ · mean squared error")
+    assert disp.ax_.get_ylabel() == "½ · mean squared error"
+    gap = OptimizerComparisonDisplay(disp.curves, optimum=0.0).plot(ylabel="½ MSE")
+    assert gap.ax_.get_ylabel() == "½ MSE − f*"
 
 
 def test_prediction_display_draws_data_and_predictions():
     rng = np.random.RandomState(0)
     X = rng.rand(60, 1) * 6
     y = np.sin(X[:, 0])
-    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0).fit(X, y)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=50, tol=None, random_state=0).fit(X, y)
     disp = PredictionDisplay.from_estimator(reg, X, y, n_grid=50)
     np.testing.assert_allclose(disp.data_points_.get_offsets(), np.c_[X[:, 0], y])
     grid = disp.prediction_line_.get_xdata()
