@@ -39,6 +39,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax's files are copied into the build (_static/mathjax): the equations
+    # render without a network connection, also from a file:// page
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
@@ -54,7 +57,7 @@ default_role = "literal"  # `x` renders as code, never as an unresolved referenc
 # -- autodoc / autosummary / numpydoc -------------------------------------------------
 autosummary_generate = True
 autodoc_typehints = "none"  # the numpydoc sections say it; signatures stay short
-autodoc_default_options = {"members": False, "inherited-members": False}
+autodoc_default_options: dict = {}
 autodoc_class_signature = "mixed"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -62,6 +65,35 @@ numpydoc_show_inherited_class_members = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set = set()
+
+
+def _objects_citing_the_lecture():
+    """Full names of the API objects whose docstrings cite lecture equations ("Eq. N").
+
+    Their pages (docs/_templates/autosummary) say where the numbers come from.
+    """
+    import importlib
+    import inspect
+
+    names = set()
+    for modname in ("skopt_nn", "skopt_nn.optim", "skopt_nn.optim.line_search",
+                    "skopt_nn.plotting"):
+        module = importlib.import_module(modname)
+        public = getattr(module, "__all__", None) or [
+            n for n, v in vars(module).items()
+            if not n.startswith("_") and getattr(v, "__module__", None) == modname]
+        for name in public:
+            obj = getattr(module, name)
+            docs = [inspect.getdoc(obj) or ""]
+            if inspect.isclass(obj):
+                docs += [inspect.getdoc(v) or "" for k, v in vars(obj).items()
+                         if not k.startswith("_") and callable(v)]
+            if any("Eq." in doc for doc in docs):
+                names.add(f"{modname}.{name}")
+    return sorted(names)
+
+
+autosummary_context = {"cites_lecture": _objects_citing_the_lecture()}
 
 _SUBSTITUTION_LIKE = re.compile(r"(?<![\\\w`|])\|(?=\S)([^|`\n]*?\S)\|(?![\w`|])")
 
@@ -89,8 +121,23 @@ def _escape_bars(app, what, name, obj, options, lines):
             lines[i] = _SUBSTITUTION_LIKE.sub(r"\\|\1\\|", line)
 
 
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Document only the members that skopt_nn defines (not scikit-learn's mixins').
+
+    The class pages list inherited members (``fit`` lives on a private base
+    class); scikit-learn's own methods (``get_params``, ``score``, the metadata
+    routing ``set_*_request``) are documented by scikit-learn, and their
+    docstrings refer to labels of its documentation.
+    """
+    if what != "class" or skip:
+        return skip
+    defined_in = getattr(getattr(obj, "fget", obj), "__module__", None) or ""
+    return None if defined_in.startswith("skopt_nn") else True
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_bars, priority=400)
+    app.connect("autodoc-skip-member", _skip_foreign_members)
 
 
 # -- matplotlib plot directive (the convergence plot of each optimizer page) --------
