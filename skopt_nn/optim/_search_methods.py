@@ -76,10 +76,10 @@ def _backtrack(ray: Ray, fun: float, dphi0: float, eta0: float, c1: float,
 
 
 class HalvingLineSearch(SearchMethod):
-    r"""Gradient descent with the lecture's halving line search (Eq. 5-7).
+    r"""Gradient descent with the lecture's halving line search.
 
-    Each iteration starts at η = ``learning_rate_init`` (the lecture's η = 1 with
-    ``'auto'``) and halves η until f decreases (Eq. 6), then steps
+    Lecture Eq. 5-7: each iteration starts at η = ``learning_rate_init`` (the
+    lecture's η = 1 with ``'auto'``) and halves η until f decreases (Eq. 6), then steps
     x⁽ᵏ⁺¹⁾ = x⁽ᵏ⁾ - η∇f(x⁽ᵏ⁾) (Eq. 4).
     """
 
@@ -163,7 +163,9 @@ class WolfeLineSearch(SearchMethod):
 
 
 class SteepestDescent(SearchMethod):
-    r"""Steepest descent (Eq. 9): the exact minimiser along -∇f.
+    r"""Steepest descent: the exact minimiser along -∇f.
+
+    The step of lecture Eq. 9:
 
     .. math:: \eta^{(k)} = \arg\min_\eta f(x^{(k)} - \eta \nabla f(x^{(k)}))
 

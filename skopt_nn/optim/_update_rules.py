@@ -1,9 +1,9 @@
 """Update-rule methods: gradient descent, SGD, momentum, AdaGrad, RMSProp, Adam.
 
-Each ``update`` reads like its equation in the lecture
-(``shared/lecture/backprop_sgd_adam.md``); ``x``, ``g`` and the state tensors are
-flat vectors, so one step is a handful of vector operations and never leaves the
-device.
+Each ``update`` reads like its equation in the lecture ("Backpropagation, SGD,
+and Adam", listed in the documentation's References); ``x``, ``g`` and the state
+tensors are flat vectors, so one step is a handful of vector operations and never
+leaves the device.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ SAMPLINGS = ("without_replacement", "with_replacement")
 
 
 class GradientDescent(UpdateRule):
-    r"""Gradient descent with a fixed or scheduled step (lecture Eq. 4).
+    r"""Gradient descent with a fixed or scheduled step.
+
+    The update of lecture Eq. 4:
 
     .. math:: x^{(k+1)} = x^{(k)} - \eta^{(k)} \nabla f(x^{(k)})
 
@@ -39,7 +41,9 @@ class GradientDescent(UpdateRule):
 
 
 class SGD(UpdateRule):
-    r"""Stochastic and mini-batch gradient descent (lecture Eq. 16 and 26).
+    r"""Stochastic and mini-batch gradient descent.
+
+    The update of lecture Eq. 16 and 26:
 
     .. math:: x^{(k+1)} = x^{(k)} - \eta^{(k)} \frac{1}{b}\sum_{i\in B_k} \nabla f_i(x^{(k)})
 
@@ -66,7 +70,9 @@ class SGD(UpdateRule):
 
 
 class Momentum(UpdateRule):
-    r"""Gradient descent with momentum (lecture Eq. 8).
+    r"""Gradient descent with momentum.
+
+    The update of lecture Eq. 8:
 
     .. math::
         (\Delta x)^{(k)} = \alpha (\Delta x)^{(k-1)} - \eta^{(k)} \nabla f(x^{(k)}),
@@ -109,7 +115,9 @@ class Momentum(UpdateRule):
 
 
 class AdaGrad(UpdateRule):
-    r"""Adaptive gradient (lecture Eq. 32-34).
+    r"""Adaptive gradient, AdaGrad.
+
+    The update of lecture Eq. 32-34:
 
     .. math::
         G_{jj}^{(k)} = \sqrt{\varepsilon + \sum_{\tau=0}^{k} g_j^{(\tau)2}}, \qquad
@@ -143,7 +151,9 @@ class AdaGrad(UpdateRule):
 
 
 class RMSProp(UpdateRule):
-    r"""Root mean square propagation (lecture Eq. 35-36).
+    r"""Root mean square propagation, RMSProp.
+
+    The update of lecture Eq. 35-36:
 
     .. math::
         v^{(k+1)} = \gamma v^{(k)} + (1-\gamma)\, g^{(k)} \odot g^{(k)}, \qquad
@@ -192,7 +202,9 @@ class RMSProp(UpdateRule):
 
 
 class Adam(UpdateRule):
-    r"""Adaptive moment estimation (lecture Eq. 37-39).
+    r"""Adaptive moment estimation, Adam.
+
+    The update of lecture Eq. 37-39:
 
     .. math::
         m^{(k+1)} &= \beta_1 m^{(k)} + (1-\beta_1)\, g^{(k)} \\

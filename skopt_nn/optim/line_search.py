@@ -45,9 +45,9 @@ class SearchResult:
 def halving(
     phi: Callable[[float], float], phi0: float, eta0: float = 1.0, max_halvings: int = 60
 ) -> SearchResult:
-    r"""The lecture's halving search (Eq. 5-7).
+    r"""The lecture's halving search.
 
-    Start at ``eta0`` (the lecture's η = 1) and halve η until
+    Lecture Eq. 5-7: start at ``eta0`` (the lecture's η = 1) and halve η until
     :math:`\varphi(\eta) < \varphi(0)`, i.e. until f decreases (Eq. 6).  For an
     L-smooth f this happens once η < 1/L (Eq. 7).
     """
