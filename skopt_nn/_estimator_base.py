@@ -19,15 +19,15 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
 from ._device import cpu_training, resolve_device, torch_dtype
 from ._engine import HISTORY_COLUMNS, Trainer
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
-from .optim._registry import OPTIMIZERS, get_optimizer
-from .optim._schedules import SCHEDULES, Schedule
+from .optim._registry import STEP_CONSTRAINTS, get_optimizer
+from .optim._schedules import Schedule
 
 _VALIDATION_TOO_SMALL = (
     "The validation set is too small. Increase 'validation_fraction' or the size of your "
@@ -39,13 +39,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     """Shared parameters and training logic (not a public estimator)."""
 
     _parameter_constraints: dict = {
-        "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["init_state", "get_params"])],
-        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
-        "learning_rate": [StrOptions(set(SCHEDULES))],
-        "power_t": [Interval(Real, 0, None, closed="left")],
+        **STEP_CONSTRAINTS,
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],

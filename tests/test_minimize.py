@@ -416,3 +416,62 @@ def test_matrix_shaped_x0(name):
                     max_iter=10, criterion="max_iter", learning_rate_init=0.05)
     assert tuple(res.x.shape) == (2, 3) and tuple(res.grad.shape) == (2, 3)
     np.testing.assert_allclose(res.x.numpy().reshape(-1), flat.x.numpy(), rtol=1e-13)
+
+
+# ----------------------------------------------------- careful arguments and results
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_tol_none_runs_exactly_max_iter(name):
+    """No criterion: every iteration is taken, also after a line search has reached
+    the optimum to rounding (L-BFGS solves the 5-D quadratic in about 5 steps)."""
+    res = _run(quad, X0.copy(), name, tol=None, max_iter=40, learning_rate_init=0.01
+               if name in ("adagrad", "rmsprop", "adam") else "auto")
+    assert res.nit == 40 and len(res.history) == 41
+    assert not res.success and "Maximum number of iterations (40)" in res.message
+    assert res.fun < quad_np(X0)
+
+
+@pytest.mark.parametrize("x0", [[-1.0, 2.0], [0.0, 1.0]])
+def test_not_finite_at_x0_is_an_error_naming_x0(x0):
+    with pytest.raises(ValueError, match=r"not finite at x0 \(f\(x0\) = (nan|-inf)\)"):
+        minimize(lambda x: torch.log(x).sum(), x0, "gd")
+
+
+def test_non_finite_gradient_at_x0_is_an_error():
+    with pytest.raises(ValueError, match="gradient of fun is not finite at x0"):
+        minimize(lambda x: torch.sqrt(x).sum(), [0.0, 1.0], "gd")
+
+
+@pytest.mark.parametrize("jac", [False, True])
+def test_non_scalar_objective_is_an_error(jac):
+    fun = (lambda x: (x**2, 2 * x)) if jac else (lambda x: x**2)
+    with pytest.raises(ValueError, match="must return a scalar value; fun.x. returned 5"):
+        minimize(fun, X0.copy(), "gd", jac=jac)
+
+
+def test_objective_not_built_from_x_is_an_error():
+    with pytest.raises(ValueError, match="autograd"):
+        minimize(lambda x: 3.0, X0.copy(), "gd")
+
+
+def test_numpy_scalars_are_accepted_as_numbers():
+    res = minimize(quad, X0.copy(), "gd", learning_rate_init=np.float32(0.05),
+                   max_iter=np.int64(7), tol=np.float64(1e-12), power_t=np.float32(0.5),
+                   learning_rate="invscaling")
+    ref = minimize(quad, X0.copy(), "gd", learning_rate_init=float(np.float32(0.05)),
+                   max_iter=7, tol=1e-12, learning_rate="invscaling")
+    assert res.nit == 7
+    np.testing.assert_array_equal(res.x.numpy(), ref.x.numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, param",
+    [({"tol": -1.0}, "tol"), ({"tol": "small"}, "tol"), ({"max_iter": 2.5}, "max_iter"),
+     ({"power_t": -0.5}, "power_t"), ({"jac": "yes"}, "jac"), ({"callback": 3}, "callback")],
+)
+def test_arguments_are_validated_declaratively(kwargs, param):
+    """The estimators' constraint machinery: an InvalidParameterError naming the
+    parameter (both a ValueError and a TypeError, as scikit-learn's)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of minimize"):
+        minimize(quad, X0.copy(), "gd", **kwargs)

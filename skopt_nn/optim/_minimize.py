@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._base import Optimizer, SearchMethod
 from ._criteria import CRITERIA, converged, diverged
-from ._registry import get_optimizer
-from ._schedules import SCHEDULES, Schedule, local_lipschitz
+from ._registry import STEP_CONSTRAINTS, get_optimizer
+from ._schedules import Schedule, local_lipschitz
 
 
 @dataclass
@@ -62,19 +65,52 @@ class _FunctionOracle:
         self.nfev += 1
         with torch.no_grad():
             out = self.fun(x)
-        return float(out[0] if self.jac else out)
+        return _scalar(out[0] if self.jac else out)
 
     def value_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         self.nfev += 1
         if self.jac:
             f, g = self.fun(x)
-            return float(f), torch.as_tensor(g, dtype=x.dtype, device=x.device).detach().clone()
+            g = torch.as_tensor(g, dtype=x.dtype, device=x.device).detach().clone()
+            if g.numel() != x.numel():
+                raise ValueError(
+                    f"With jac=True, fun must return (f, grad) with grad shaped like x0; grad "
+                    f"has {g.numel()} elements and x0 has {x.numel()}.")
+            return _scalar(f), g.reshape(x.shape)
         xr = x.detach().clone().requires_grad_(True)
         f = self.fun(xr)
-        (g,) = torch.autograd.grad(f, xr)
-        return float(f.detach()), g.detach()
+        value = _scalar(f)
+        if not (isinstance(f, torch.Tensor) and f.requires_grad):
+            raise ValueError(
+                "fun(x) must be computed from x with torch operations, so that autograd can "
+                "differentiate it (or return (f, grad) with jac=True); it returned "
+                f"{type(f).__name__} {value!r}, which does not depend on x.")
+        (g,) = torch.autograd.grad(f.reshape(()), xr)
+        return value, g.detach()
 
 
+def _scalar(f) -> float:
+    """``f`` as a float; a clear error when the objective is not scalar (as scipy's)."""
+    size = f.numel() if isinstance(f, torch.Tensor) else np.size(f)
+    if size != 1:
+        raise ValueError(
+            "The user-provided objective function must return a scalar value; fun(x) "
+            f"returned {size} values (shape {tuple(np.shape(f))}).")
+    return float(f.detach() if isinstance(f, torch.Tensor) else np.asarray(f).reshape(()))
+
+
+@validate_params(
+    {
+        "fun": [callable],
+        "x0": ["array-like", Real, torch.Tensor],
+        **STEP_CONSTRAINTS,
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "criterion": [StrOptions(set(CRITERIA))],
+        "jac": ["boolean"],
+        "callback": [callable, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def minimize(
     fun: Callable[[torch.Tensor], torch.Tensor],
     x0,
@@ -84,7 +120,7 @@ def minimize(
     learning_rate: str = "constant",
     power_t: float = 0.5,
     max_iter: int = 1000,
-    tol: float = 1e-6,
+    tol: float | None = 1e-6,
     criterion: str = "gradient_norm",
     jac: bool = False,
     callback: Callable[[int, torch.Tensor, float], None] | None = None,
@@ -109,8 +145,9 @@ def minimize(
         Step schedule (Eq. 17); 'adaptive' behaves as 'constant' here.
     power_t : float, default=0.5
     max_iter : int, default=1000
-    tol : float, default=1e-6
-        ε of the convergence criterion.
+    tol : float or None, default=1e-6
+        ε of the convergence criterion; None runs exactly ``max_iter`` iterations
+        (as ``criterion='max_iter'``).
     criterion : {'gradient_norm', 'cost_change', 'gradient_change', 'max_iter'}
         The lecture's convergence criteria.
     jac : bool, default=False
@@ -121,15 +158,25 @@ def minimize(
     Returns
     -------
     OptimizeResult
+
+    Raises
+    ------
+    ValueError
+        For an invalid argument (naming it), a ``fun`` that does not return a
+        scalar, or a ``fun`` that is not finite at ``x0``.
+
+    Notes
+    -----
+    Without a criterion (``tol=None`` or ``criterion='max_iter'``) every one of
+    the ``max_iter`` iterations is taken: an iteration whose line search finds no
+    decrease leaves x where it is (step 0).  With one, such an iteration ends the
+    run.  A divergence (f not finite, or far above f(x⁰)) always ends it, with a
+    ConvergenceWarning and the last finite point.
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion={criterion!r} is not one of {CRITERIA}.")
-    if learning_rate not in SCHEDULES:
-        raise ValueError(f"learning_rate={learning_rate!r} is not one of {SCHEDULES}.")
-    if not (isinstance(max_iter, int) and max_iter >= 0):
-        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}.")
     opt = get_optimizer(optimizer)
     opt._validate_params()
+    if tol is None:
+        criterion = "max_iter"
     if isinstance(x0, torch.Tensor):
         x = x0.detach().clone()
         if not x.is_floating_point():
@@ -147,32 +194,37 @@ def minimize(
 
     oracle = _FunctionOracle(flat_fun, jac)
     f, g = oracle.value_grad(x)
+    if not math.isfinite(f):
+        raise ValueError(f"fun is not finite at x0 (f(x0) = {f!r}): start where f is finite.")
+    if not bool(torch.isfinite(g).all()):
+        raise ValueError("The gradient of fun is not finite at x0: start where it is finite.")
     if learning_rate_init == "auto":
         lr = opt.auto_learning_rate
         if lr is None:
             lr = 1.0 / local_lipschitz(oracle, x, g)
-    elif isinstance(learning_rate_init, (int, float)) and not isinstance(learning_rate_init, bool) \
-            and learning_rate_init > 0:
-        lr = float(learning_rate_init)
     else:
-        raise ValueError(
-            f"learning_rate_init must be a positive float or 'auto', got {learning_rate_init!r}.")
-    schedule = Schedule(learning_rate, lr, power_t)
+        lr = float(learning_rate_init)
+    schedule = Schedule(learning_rate, lr, float(power_t))
     state = opt.init_state(x)
     rows = [(f, float(g.norm()), 0.0, oracle.nfev)]
     success, message = False, f"Maximum number of iterations ({max_iter}) reached."
     nit = 0
-    for k in range(1, max_iter + 1):
+    for k in range(1, int(max_iter) + 1):
         x_prev = x.clone()
         if isinstance(opt, SearchMethod):
             res = opt.iterate(x, f, g, schedule(k), state, oracle)
             step = res.step_size
-            if step == 0.0:
-                success = criterion != "max_iter" and converged(criterion, tol, f, f, g, g)
+            if step == 0.0 and criterion != "max_iter":
+                success = converged(criterion, tol, f, f, g, g)
                 message = ("The line search found no decrease: precision lost "
                            f"({criterion} {'met' if success else 'not met'}).")
                 break
-            f_new, g_new = (res.fun, res.grad) if res.grad is not None else oracle.value_grad(x)
+            if step == 0.0:  # no criterion: the iteration counts, x stays
+                f_new, g_new = f, g
+            elif res.grad is not None:
+                f_new, g_new = res.fun, res.grad
+            else:
+                f_new, g_new = oracle.value_grad(x)
         else:
             step = schedule(k)
             opt.update(x, g, step, state)
@@ -184,7 +236,7 @@ def minimize(
             warnings.warn(message, ConvergenceWarning, stacklevel=2)
             break
         nit = k
-        done = converged(criterion, tol, f, f_new, g, g_new)
+        done = criterion != "max_iter" and converged(criterion, tol, f, f_new, g, g_new)
         f, g = f_new, g_new
         rows.append((f, float(g.norm()), step, oracle.nfev))
         if callback is not None:

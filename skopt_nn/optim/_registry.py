@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
 from ._base import Optimizer
+from ._schedules import SCHEDULES
 from ._search_methods import (
     LBFGS,
     ArmijoLineSearch,
@@ -27,6 +32,17 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Adam,
         LBFGS,
     )
+}
+
+
+#: scikit-learn-style constraints of the parameters that every estimator and
+#: :func:`~skopt_nn.optim.minimize` share (validated by scikit-learn's machinery)
+STEP_CONSTRAINTS: dict = {
+    "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["init_state", "get_params"])],
+    "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+    "learning_rate": [StrOptions(set(SCHEDULES))],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left"), None],
 }
 
 
