@@ -321,7 +321,10 @@ class Trainer:
         device = self.x.device
         update, state, schedule = self.optimizer.update, self.opt_state, self.schedule
         value_grad, x = self.objective.value_grad, self.x
-        acc = torch.zeros((), dtype=x.dtype, device=device)
+        # the epoch's loss summed in float64 (MPS has none): in float32 the sum of many
+        # batch losses drifts, and the plateau rule compares it to within tol
+        acc = torch.zeros((), dtype=x.dtype if device.type == "mps" else torch.float64,
+                          device=device)
         if sampling == "with_replacement":  # bootstrap batches (Eq. 31)
             n_batches = max(n // batch_size, 1)
             for _ in range(n_batches):

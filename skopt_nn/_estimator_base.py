@@ -63,8 +63,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """The model's objective (see :mod:`skopt_nn._linear_objective`)."""
 
     @abstractmethod
-    def _initial_params(self, objective, generator: torch.Generator, dtype, device):
-        """The starting flat parameter vector."""
+    def _initial_params(self, objective, random_state: np.random.RandomState, dtype, device):
+        """The starting flat parameter vector (random numbers from ``random_state``)."""
 
     @abstractmethod
     def _fitted_attributes(self, objective, x: torch.Tensor) -> dict:
@@ -106,8 +106,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             optimizer._validate_params()
         return optimizer
 
-    def _seed_generator(self) -> torch.Generator:
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+    @staticmethod
+    def _seed_generator(random_state: np.random.RandomState) -> torch.Generator:
+        """The torch generator of shuffling and sampling, seeded from ``random_state``."""
+        seed = random_state.randint(np.iinfo(np.int32).max)
         return torch.Generator().manual_seed(int(seed))
 
     @property
@@ -192,8 +194,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                     trainer.learning_rate_init = self.learning_rate_init
                 trainer.fun_grad = None
             else:
-                generator = self._seed_generator()
-                x0 = self._initial_params(objective, generator, dtype, device)
+                # the initial weights first, as scikit-learn draws them (same numbers)
+                random_state = check_random_state(self.random_state)
+                x0 = self._initial_params(objective, random_state, dtype, device)
+                generator = self._seed_generator(random_state)
                 lr = self._initial_step(optimizer, objective, data, x0)
                 trainer = Trainer(objective, x0, clone(optimizer),
                                   Schedule(self.learning_rate, lr, self.power_t),

@@ -63,7 +63,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
 from ._losses import Loss, SquaredError
@@ -151,22 +153,25 @@ class MLPObjective:
             bs.append(x[mid:end])
         return Ws, bs
 
-    def init_params(self, generator: torch.Generator, dtype: torch.dtype = torch.float64,
+    def init_params(self, random_state=None, dtype: torch.dtype = torch.float64,
                     device: torch.device | str = "cpu") -> torch.Tensor:
-        """scikit-learn's Glorot-uniform initialisation, drawn on the CPU from ``generator``.
+        """scikit-learn's Glorot-uniform initialisation, with scikit-learn's random numbers.
 
-        Layer by layer, W_l then b_l uniform in ``[-bound, bound]``,
-        ``bound = sqrt(factor / (fan_in + fan_out))`` with factor 2 for the logistic
-        activation and 6 otherwise.
+        Layer by layer, W_l (shape ``(fan_in, fan_out)``) then b_l uniform in
+        ``[-bound, bound]``, ``bound = sqrt(factor / (fan_in + fan_out))`` with factor
+        2 for the logistic activation and 6 otherwise, drawn in float64 by NumPy from
+        ``check_random_state(random_state)`` in scikit-learn's order, then cast to
+        ``dtype``: the same ``random_state`` gives the same starting weights as
+        scikit-learn's MLP, in float32 and float64 alike.
         """
+        rng = check_random_state(random_state)
         factor = 2.0 if self.activation == "logistic" else 6.0
         parts = []
         for _, _, _, fan_in, fan_out in self._layers:
             bound = math.sqrt(factor / (fan_in + fan_out))
-            for size in (fan_in * fan_out, fan_out):
-                u = torch.rand(size, generator=generator, dtype=torch.float64)
-                parts.append(u.mul_(2.0 * bound).sub_(bound))
-        return torch.cat(parts).to(dtype=dtype, device=device)
+            parts.append(rng.uniform(-bound, bound, (fan_in, fan_out)).ravel())
+            parts.append(rng.uniform(-bound, bound, fan_out))
+        return torch.from_numpy(np.concatenate(parts)).to(dtype=dtype, device=device)
 
     # -- the differentiable forward pass and value -----------------------------------------
     def decision(self, x: torch.Tensor, X) -> torch.Tensor:

@@ -38,7 +38,7 @@ class _LinearModel(BaseTorchEstimator):
         loss = LOSSES[self._loss_name(n_outputs)]()
         return LinearObjective(loss, n_features, n_outputs, self.alpha, self.fit_intercept)
 
-    def _initial_params(self, objective, generator, dtype, device):
+    def _initial_params(self, objective, random_state, dtype, device):
         return torch.zeros(objective.n_params, dtype=dtype, device=device)
 
     def _auto_learning_rate(self, optimizer, objective, data, x0):

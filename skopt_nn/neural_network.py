@@ -48,8 +48,8 @@ class _BaseMLP(BaseTorchEstimator):
         return MLPObjective((n_features, *self._hidden(), n_outputs), self.activation, loss,
                             self.alpha)
 
-    def _initial_params(self, objective, generator, dtype, device):
-        return objective.init_params(generator, dtype, device)
+    def _initial_params(self, objective, random_state, dtype, device):
+        return objective.init_params(random_state, dtype, device)
 
     def _auto_learning_rate(self, optimizer, objective, data, x0):
         if optimizer.auto_learning_rate is not None:

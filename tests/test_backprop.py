@@ -69,7 +69,7 @@ def test_gradient_matches_autograd(activation, loss_name, K, alpha, weighted):
     rng = np.random.default_rng(0)
     loss = LOSSES[loss_name]()
     obj = MLPObjective((D, 6, 4, K), activation, loss, alpha)
-    x = obj.init_params(torch.Generator().manual_seed(1), torch.float64)
+    x = obj.init_params(1, torch.float64)
     full = _data(loss, K, weighted, rng)
     # a batch: the weights' sum over it differs from its size, so S matters
     batch = full.slice(4, 17)
@@ -88,7 +88,7 @@ def test_depths_match_autograd(hidden, loss_name, K, weighted):
     rng = np.random.default_rng(1)
     loss = LOSSES[loss_name]()
     obj = MLPObjective((D, *hidden, K), "tanh", loss, 0.3)
-    x = obj.init_params(torch.Generator().manual_seed(2), torch.float64)
+    x = obj.init_params(2, torch.float64)
     _assert_matches_autograd(obj, x, _data(loss, K, weighted, rng).slice(2, 19))
 
 
@@ -103,7 +103,7 @@ def test_inlined_squared_error_equals_loss_object(alpha):
     data = _data(SquaredError(), 3, False, rng)
     fast = MLPObjective((D, 7, 3), "relu", SquaredError(), alpha)
     slow = MLPObjective((D, 7, 3), "relu", Squared(), alpha)
-    x = fast.init_params(torch.Generator().manual_seed(0), torch.float64)
+    x = fast.init_params(0, torch.float64)
     F1, g1 = _value_grad(fast, x, data)
     F2, g2 = _value_grad(slow, x, data)
     torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
@@ -121,7 +121,7 @@ def test_sparse_input_matches_dense(hidden, weighted, loss_name, K):
     sparse = Dataset(SparseRows(csr, torch.float64, torch.device("cpu")), dense.Y, dense.sw,
                      dense.weight_scale)
     obj = MLPObjective((D, *hidden, K), "relu", loss, 0.5)
-    x = obj.init_params(torch.Generator().manual_seed(5), torch.float64)
+    x = obj.init_params(5, torch.float64)
     torch.testing.assert_close(obj.decision(x, sparse.X), obj.decision(x, dense.X),
                                rtol=1e-12, atol=1e-14)
     for start, stop in [(0, N), (3, 14)]:
@@ -161,7 +161,7 @@ def test_value_is_the_documented_objective(loss_name, K):
     rng = np.random.default_rng(14)
     loss, alpha = LOSSES[loss_name](), 0.6
     obj = MLPObjective((D, 4, K), "logistic", loss, alpha)
-    x = obj.init_params(torch.Generator().manual_seed(0), torch.float64)
+    x = obj.init_params(0, torch.float64)
     full = _data(loss, K, True, rng)
     batch = full.slice(5, 16)
     Ws, bs = obj.unpack(x)
@@ -179,7 +179,7 @@ def test_value_is_the_documented_objective(loss_name, K):
 def test_decision_is_the_forward_pass():
     rng = np.random.default_rng(6)
     obj = MLPObjective((D, 4, 3, 2), "tanh", SquaredError(), 0.0)
-    x = obj.init_params(torch.Generator().manual_seed(0), torch.float64)
+    x = obj.init_params(0, torch.float64)
     X = torch.tensor(rng.normal(size=(9, D)))
     Ws, bs = obj.unpack(x)
     A = torch.tanh(X @ Ws[0] + bs[0])
@@ -191,7 +191,7 @@ def test_decision_is_the_forward_pass():
 def test_init_params(activation):
     sizes = (30, 20, 10, 3)
     obj = MLPObjective(sizes, activation, SquaredError(), 0.0)
-    x = obj.init_params(torch.Generator().manual_seed(7), torch.float32, "cpu")
+    x = obj.init_params(7, torch.float32, "cpu")
     assert x.shape == (obj.n_params,) and x.dtype == torch.float32 and x.device.type == "cpu"
     factor = 2.0 if activation == "logistic" else 6.0
     for W, b in zip(*obj.unpack(x), strict=True):
@@ -200,11 +200,11 @@ def test_init_params(activation):
             assert p.abs().max() <= bound
         assert W.abs().max() > 0.9 * bound  # uniform over the whole interval
         assert abs(float(W.mean())) < 0.2 * bound
-    same = obj.init_params(torch.Generator().manual_seed(7), torch.float32, "cpu")
+    same = obj.init_params(7, torch.float32, "cpu")
     torch.testing.assert_close(same, x, rtol=0, atol=0)
-    other = obj.init_params(torch.Generator().manual_seed(8), torch.float32, "cpu")
+    other = obj.init_params(8, torch.float32, "cpu")
     assert not torch.equal(other, x)
-    x64 = obj.init_params(torch.Generator().manual_seed(7), torch.float64)
+    x64 = obj.init_params(7, torch.float64)
     torch.testing.assert_close(x64.float(), x, rtol=0, atol=0)
 
 
@@ -240,7 +240,7 @@ def test_matches_sklearn_backprop(activation, K, weighted):
     y = rng.normal(size=(N, K))
     raw = rng.uniform(0.2, 3.0, size=N) if weighted else None
     obj = MLPObjective((D, 6, 4, K), activation, SquaredError(), alpha)
-    x = obj.init_params(torch.Generator().manual_seed(3), torch.float64)
+    x = obj.init_params(3, torch.float64)
     sw = None if raw is None else torch.tensor(raw / raw.mean())
     data = Dataset(torch.tensor(X), torch.tensor(y), sw, 1.0 if raw is None else raw.mean())
     loss_ref, grad_ref = _sklearn_backprop(obj, x, X, y, alpha, raw)
@@ -257,7 +257,7 @@ def test_caches_follow_batch_sizes_vectors_and_dtypes():
     loss = SquaredError()
     data = _data(loss, 1, False, rng, n=40)
     obj = MLPObjective((D, 5, 5, 1), "relu", loss, 0.2)
-    x = obj.init_params(torch.Generator().manual_seed(0), torch.float64)
+    x = obj.init_params(0, torch.float64)
     g = torch.empty_like(x)
     for step in range(12):
         batch = data.slice(0, 16) if step % 3 else data.slice(32, 40)
@@ -289,7 +289,7 @@ def test_penalty_added_after_the_products(monkeypatch, activation, sparse):
         loss = LOSSES[loss_name]()
         data = _data(loss, K, False, rng, X=X)
         obj = MLPObjective((D, 6, 4, K), activation, loss, 0.8)
-        x = obj.init_params(torch.Generator().manual_seed(0), torch.float64)
+        x = obj.init_params(0, torch.float64)
         _assert_matches_autograd(obj, x, data.slice(1, 20))
 
 
@@ -298,7 +298,7 @@ def test_large_batches_are_not_cached(monkeypatch):
     rng = np.random.default_rng(10)
     loss = LOSSES["softmax"]()
     obj = MLPObjective((D, 5, 3), "relu", loss, 0.1)
-    x = obj.init_params(torch.Generator().manual_seed(0), torch.float64)
+    x = obj.init_params(0, torch.float64)
     data = _data(loss, 3, False, rng)
     for _ in range(2):
         _assert_matches_autograd(obj, x, data)
@@ -308,7 +308,7 @@ def test_large_batches_are_not_cached(monkeypatch):
 def test_value_grad_returns_a_normal_tensor_and_accepts_x_with_grad():
     rng = np.random.default_rng(11)
     obj = MLPObjective((D, 4, 1), "relu", SquaredError(), 0.1)
-    x = obj.init_params(torch.Generator().manual_seed(0), torch.float64).requires_grad_(True)
+    x = obj.init_params(0, torch.float64).requires_grad_(True)
     data = _data(SquaredError(), 1, False, rng)
     g = torch.empty(obj.n_params, dtype=torch.float64)
     F = obj.value_grad(x, data, g)
@@ -320,7 +320,7 @@ def test_value_grad_returns_a_normal_tensor_and_accepts_x_with_grad():
 def test_pickle_drops_the_caches():
     rng = np.random.default_rng(12)
     obj = MLPObjective((D, 4, 2), "tanh", SquaredError(), 0.1)
-    x = obj.init_params(torch.Generator().manual_seed(0), torch.float64)
+    x = obj.init_params(0, torch.float64)
     data = _data(SquaredError(), 2, True, rng)
     F, g = _value_grad(obj, x, data)
     clone = pickle.loads(pickle.dumps(obj))
