@@ -166,17 +166,20 @@ class Trainer:
         full_batch = self.optimizer.full_batch or batch_size >= n
         oracle = FullBatchOracle(self.objective, data) if full_batch else None
         sample = data if full_batch else data.slice(0, min(n, max(batch_size, _START_SAMPLE)))
-        reference = self._start(data, oracle, sample)  # this call's loss at its start
-        g = torch.empty_like(self.x)
-        x_good = self.x.clone()  # the start of this epoch ...
-        x_safe = self.x.clone()  # ... and of the one before
         max_fun = getattr(self.optimizer, "max_fun", None)
         n_fun = 0
         epochs = 0
         converged = False
+        # the model after the last whole epoch (and the one before), and the optimizer
+        # step count there: an interrupt or a divergence goes back to them
+        x_good = x_safe = None
+        k_good = self.opt_state["k"]
         t_start = time.perf_counter()
-        for _ in range(max_epochs):
-            try:
+        try:
+            reference = self._start(data, oracle, sample)  # this call's loss at its start
+            g = torch.empty_like(self.x)
+            x_good, x_safe = self.x.clone(), self.x.clone()
+            for _ in range(max_epochs):
                 if monitor is not None:
                     monitor.begin_epoch(len(self.loss_curve) + 1)
                 if full_batch:
@@ -187,57 +190,73 @@ class Trainer:
                     loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
                         data, g, batch_size, shuffle, generator, sampling)
                     stalled, gmax, loss_after = False, math.inf, loss
-            except KeyboardInterrupt:  # as scikit-learn: keep the last whole epoch's model
-                self.x.copy_(x_good)
-                self.fun_grad = None
-                warnings.warn("Training interrupted by user.", stacklevel=5)
-                return epochs
-            if diverged(loss, reference, DIVERGENCE_FACTOR) or \
-                    diverged(loss_after, reference, DIVERGENCE_FACTOR) or \
-                    not bool(torch.isfinite(self.x).all()):
-                self._recover(x_good, x_safe, sample, reference)
-                warnings.warn(
-                    f"Training diverged at epoch {len(self.loss_curve) + 1} (loss "
-                    f"{max(loss, loss_after):.3g}, starting loss {reference:.3g}) with learning "
-                    f"rate {self.schedule.eta:g} (learning_rate_init); the last finite "
-                    "parameters are kept. Use a smaller learning_rate_init.",
-                    ConvergenceWarning, stacklevel=5)
-                return epochs
-            if stalled and tol is not None and gmax > tol:
-                warnings.warn(
-                    f"{type(self.optimizer).__name__}: the line search found no step that "
-                    f"decreases the loss while the largest gradient component is {gmax:.3g} "
-                    f"> tol={tol:g}, so training stopped: the loss is at the limit of "
-                    f"{str(self.x.dtype).replace('torch.', '')} precision, or "
-                    f"learning_rate_init={self.schedule.eta:g} is far from a useful step.",
-                    ConvergenceWarning, stacklevel=5)
-            epochs += 1
-            x_safe.copy_(x_good)
-            x_good.copy_(self.x)
-            self.t += n_seen
-            self.loss_curve.append(loss)
-            self.history.append((len(self.loss_curve), loss, grad_norm, step, n_evals,
-                                 time.perf_counter() - t_start))
-            stop = self._should_stop(loss, validation, tol, n_iter_no_change, gmax, stalled)
-            if monitor is not None and monitor.end_epoch(self.history[-1], self.x):
-                converged = True  # a callback asked to stop
-                break
-            if stop:
-                converged = True
-                break
-            n_fun += n_evals
-            if max_fun is not None and n_fun >= max_fun:
-                warnings.warn(
-                    f"{type(self.optimizer).__name__} stopped after {n_fun} function "
-                    f"evaluations (max_fun={max_fun}) without converging.",
-                    ConvergenceWarning, stacklevel=5)
-                converged = True
-                break
+                if diverged(loss, reference, DIVERGENCE_FACTOR) or \
+                        diverged(loss_after, reference, DIVERGENCE_FACTOR) or \
+                        not bool(torch.isfinite(self.x).all()):
+                    self._recover(x_good, x_safe, sample, reference)
+                    warnings.warn(
+                        f"Training diverged at epoch {len(self.loss_curve) + 1} (loss "
+                        f"{max(loss, loss_after):.3g}, starting loss {reference:.3g}) with "
+                        f"learning rate {self.schedule.eta:g} (learning_rate_init); the last "
+                        "finite parameters are kept. Use a smaller learning_rate_init.",
+                        ConvergenceWarning, stacklevel=5)
+                    return epochs
+                if stalled and tol is not None and gmax > tol:
+                    warnings.warn(
+                        f"{type(self.optimizer).__name__}: the line search found no step "
+                        f"that decreases the loss while the largest gradient component is "
+                        f"{gmax:.3g} > tol={tol:g}, so training stopped: the loss is at the "
+                        f"limit of {str(self.x.dtype).replace('torch.', '')} precision, or "
+                        f"learning_rate_init={self.schedule.eta:g} is far from a useful step.",
+                        ConvergenceWarning, stacklevel=5)
+                score = None if validation is None else validation(self.x)
+                # the epoch is whole: record it
+                epochs += 1
+                x_safe.copy_(x_good)
+                x_good.copy_(self.x)
+                k_good = self.opt_state["k"]
+                self.t += n_seen
+                self.loss_curve.append(loss)
+                self.history.append((len(self.loss_curve), loss, grad_norm, step, n_evals,
+                                     time.perf_counter() - t_start))
+                stop = self._should_stop(loss, score, tol, n_iter_no_change, gmax, stalled)
+                if monitor is not None and monitor.end_epoch(self.history[-1], self.x):
+                    converged = True  # a callback asked to stop
+                    break
+                if stop:
+                    converged = True
+                    break
+                n_fun += n_evals
+                if max_fun is not None and n_fun >= max_fun:
+                    warnings.warn(
+                        f"{type(self.optimizer).__name__} stopped after {n_fun} function "
+                        f"evaluations (max_fun={max_fun}) without converging.",
+                        ConvergenceWarning, stacklevel=5)
+                    converged = True
+                    break
+        except KeyboardInterrupt:  # as scikit-learn: keep the last whole epoch's model
+            self._rewind(x_good, k_good)
+            warnings.warn("Training interrupted by user.", stacklevel=5)
+            return epochs
         if warn_max_iter and tol is not None and not converged and epochs == max_epochs:
             warnings.warn(
                 f"Maximum iterations ({max_epochs}) reached and the optimization hasn't "
                 "converged yet.", ConvergenceWarning, stacklevel=5)
         return epochs
+
+    def _rewind(self, x_good: torch.Tensor | None, k_good: int) -> None:
+        """Back to the last whole epoch after an interrupt.
+
+        The records (curves, counters, best loss) are only written once an epoch is
+        whole, so the parameters are what may be ahead; the optimizer's state is
+        reset when it took steps past that epoch (a partial epoch's moments do not
+        belong to the kept parameters).
+        """
+        if x_good is not None:
+            self.x.copy_(x_good)
+        if self.opt_state["k"] != k_good:
+            self.opt_state = self.optimizer.init_state(self.x)
+        self.fun_grad = None
 
     def _start(self, data: Dataset, oracle, sample: Dataset) -> float:
         """f at the start of this call: the reference for divergence (and, on the
@@ -348,9 +367,9 @@ class Trainer:
             update(x, g, schedule(state["k"] + 1), state)
         return float(acc) / n, float(g.norm()), schedule(state["k"]), n_batches, n
 
-    def _should_stop(self, loss, validation, tol, n_iter_no_change, gmax, stalled) -> bool:
-        if validation is not None:
-            score = validation(self.x)
+    def _should_stop(self, loss, score, tol, n_iter_no_change, gmax, stalled) -> bool:
+        """Record the epoch's loss (and validation ``score``); whether to stop now."""
+        if score is not None:
             self.validation_scores.append(score)
             improved = score >= self.best_validation_score + (tol or 0.0)
             if score > self.best_validation_score:
@@ -363,7 +382,7 @@ class Trainer:
             return False
         if stalled or gmax <= tol:  # first-order optimality, or no decrease found
             return True
-        if isinstance(self.optimizer, SearchMethod) and validation is None:
+        if isinstance(self.optimizer, SearchMethod) and score is None:
             return False  # as scipy's L-BFGS: no loss-plateau rule for search methods
         self.no_improve = 0 if improved else self.no_improve + 1
         if self.no_improve > n_iter_no_change:

@@ -9,6 +9,7 @@ the shared training loop in :mod:`skopt_nn._engine`.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -33,6 +34,14 @@ _VALIDATION_TOO_SMALL = (
     "The validation set is too small. Increase 'validation_fraction' or the size of your "
     "dataset (early_stopping=True holds out a validation split)."
 )
+
+
+def _check_class_weighted(sw: np.ndarray | None) -> None:
+    """Refuse a class_weight that leaves no sample any weight (the objective is 0/0),
+    with the error scikit-learn gives for such a sample_weight."""
+    if sw is not None and not sw.sum() > 0:
+        raise ValueError("Sample weights (sample_weight × class_weight) must contain at "
+                         "least one non-zero number.")
 
 
 class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
@@ -95,10 +104,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     def _sample_weight(self, sample_weight, X) -> np.ndarray | None:
         if sample_weight is None:
             return None
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not sw.sum() > 0:
-            raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
-        return sw
+        # non-negative, and not all zero ("Sample weights must contain at least one ...")
+        return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
 
     def _resolved_optimizer(self):
         optimizer = get_optimizer(self.optimizer)
@@ -129,11 +136,16 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
 
     # ------------------------------------------------------------------ training
     def _fit(self, X, y, sample_weight=None, *, incremental: bool = False, classes=None):
-        """Validate, then train; bad input raises and leaves the estimator as it was."""
+        """Validate, then train; bad input raises and leaves the estimator as it was.
+
+        Any exception (KeyboardInterrupt before training starts included) restores
+        the estimator's previous state; an interrupt during training is not an
+        error: it keeps the last whole epoch (see :meth:`Trainer.run`).
+        """
         saved = dict(self.__dict__)
         try:
             return self._fit_unchecked(X, y, sample_weight, incremental, classes)
-        except Exception:
+        except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
@@ -151,6 +163,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         sw = self._sample_weight(sample_weight, X)
         Y, sw = self._encode_targets(y, sw, first_call=not continuing, classes=classes,
                                      warm_start=continuing and not incremental)
+        if getattr(self, "class_weight", None) is not None:
+            _check_class_weighted(sw)
         device = resolve_device(self.device)
         dtype = torch_dtype(X.dtype, device)
         n, n_features = X.shape
@@ -224,14 +238,19 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             )
             if early_stopping and trainer.best_x is not None:
                 trainer.x.copy_(trainer.best_x)
-            monitor.close(trainer.x)
+            try:
+                monitor.close(trainer.x)
+            except KeyboardInterrupt:  # in a callback at the very end: the fit is done
+                warnings.warn("Training interrupted by user.", stacklevel=4)
         self._trainer = trainer
         for name, value in self._fitted_attributes(objective, trainer.x).items():
             setattr(self, name, value)
         curve = list(trainer.loss_curve)
         self.loss_curve_ = np.asarray(curve) if self._loss_curve_as_array else curve
         self.loss_ = trainer.loss_curve[-1] if trainer.loss_curve else trainer.initial_loss
-        self.best_loss_ = None if early_stopping else trainer.best_loss
+        # no whole epoch (a first-epoch divergence or interrupt): the kept start's loss
+        best = trainer.best_loss if math.isfinite(trainer.best_loss) else self.loss_
+        self.best_loss_ = None if early_stopping else best
         self.t_ = trainer.t
         if early_stopping:
             self.validation_scores_ = list(trainer.validation_scores)
