@@ -24,6 +24,18 @@ from ._losses import LOSSES
 from ._tasks import ClassificationTask, RegressionTask
 
 
+def _solution_scale(objective, data, x0) -> float:
+    """The scale of the distance from x⁰ to the solution: max|∇F(x⁰)|/L.
+
+    It is the largest coordinate move of a gradient-descent step with η = 1/L
+    (Eq. 3) from the start; on a convex quadratic x* − x⁰ is at least that long.
+    """
+    g = torch.empty_like(x0)
+    objective.value_grad(x0, data, g)
+    gmax = float(g.abs().max()) if g.numel() else 0.0
+    return gmax / max(objective.lipschitz(data), 1e-12)
+
+
 class _LinearModel(BaseTorchEstimator):
     _loss_curve_as_array = True
     _parameter_constraints: dict = {
@@ -42,6 +54,10 @@ class _LinearModel(BaseTorchEstimator):
         return torch.zeros(objective.n_params, dtype=dtype, device=device)
 
     def _auto_learning_rate(self, optimizer, objective, data, x0):
+        fraction = optimizer.auto_scale_fraction
+        if fraction is not None:  # AdaGrad, RMSProp, Adam: η is a distance
+            scale = _solution_scale(objective, data, x0)
+            return fraction * scale if scale > 0 else optimizer.auto_learning_rate
         if optimizer.auto_learning_rate is not None:
             return optimizer.auto_learning_rate
         step = 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3

@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_val_
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from skopt_nn import LinearClassifier, LinearRegressor, MLPClassifier
+from skopt_nn import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
 from skopt_nn.optim import Adam, Momentum
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -166,3 +166,35 @@ def test_skops_persistence_trusts_only_our_types():
         warnings.simplefilter("ignore", ConvergenceWarning)
         loaded.set_params(warm_start=True, max_iter=3).fit(X, y)  # training state came back
     assert loaded.n_iter_ == 3
+
+
+@pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier])
+def test_one_pass_of_partial_fit_over_blocks_learns_with_the_defaults(cls):
+    """As dask-ml's Incremental trains: one partial_fit per block, one pass over 20k
+    rows in 10 blocks, every optimizer at its defaults ('auto' step).  Each must get
+    most of the way (over chance) to a full L-BFGS fit's test score: 90% for the
+    convex linear models, half way for the networks (a full fit takes many passes;
+    one pass of Adam at scikit-learn's 1e-3 is 100 steps)."""
+    from skopt_nn.optim import OPTIMIZERS
+
+    classifier = cls in (LinearClassifier, MLPClassifier)
+    if classifier:
+        X, y = make_classification(22000, 10, n_informative=5, random_state=0)
+        chance, extra = 0.5, {"classes": [0, 1]}
+    else:
+        X, y = make_regression(22000, 10, n_informative=5, noise=10, bias=3, random_state=0)
+        X = StandardScaler().fit_transform(X)
+        y = y / y.std() if cls is MLPRegressor else y  # the linear model takes it as is
+        chance, extra = 0.0, {}
+    X_tr, y_tr, X_te, y_te = X[:20000], y[:20000], X[20000:], y[20000:]
+    reference = cls(optimizer="lbfgs", random_state=0).fit(X_tr, y_tr).score(X_te, y_te)
+    scores = {}
+    for name in OPTIMIZERS:
+        est = cls(optimizer=name, random_state=0)
+        for X_block, y_block in zip(np.array_split(X_tr, 10), np.array_split(y_tr, 10)):
+            est.partial_fit(X_block, y_block, **extra)
+        scores[name] = est.score(X_te, y_te)
+    fraction = 0.5 if cls in (MLPRegressor, MLPClassifier) else 0.9
+    poor = {k: round(v, 3) for k, v in scores.items()
+            if v - chance < fraction * (reference - chance)}
+    assert not poor, f"reference {reference:.3f}"

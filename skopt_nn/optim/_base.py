@@ -58,10 +58,17 @@ class Optimizer(BaseEstimator):
     auto_learning_rate : float or None
         The step used when ``learning_rate_init='auto'`` and no better estimate
         is available; ``None`` means "1/L when L can be estimated".
+    auto_scale_fraction : float or None
+        For methods whose step moves each coordinate by about η whatever the size
+        of the gradient (AdaGrad, RMSProp and Adam divide by a running gradient
+        magnitude, so η is a distance): the fraction of the solution's scale that
+        ``'auto'`` takes as η where a model can estimate that scale (the linear
+        models do); ``None`` for the other methods.
     """
 
     full_batch: ClassVar[bool] = False
     auto_learning_rate: ClassVar[float | None] = None
+    auto_scale_fraction: ClassVar[float | None] = None
     #: the string name that selects the method (``optimizer='adam'``)
     name: ClassVar[str] = ""
     #: declarative validation of the hyperparameters (scikit-learn's format)

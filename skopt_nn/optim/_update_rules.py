@@ -135,6 +135,7 @@ class AdaGrad(UpdateRule):
     name: ClassVar[str] = "adagrad"
     _parameter_constraints: ClassVar[dict] = {"epsilon": [Interval(Real, 0, None, closed="left")]}
     auto_learning_rate: ClassVar[float | None] = 0.01
+    auto_scale_fraction: ClassVar[float | None] = 1.0  # its steps shrink as 1/√k
 
     def __init__(self, epsilon: float = 1e-10):
         self.epsilon = epsilon
@@ -181,6 +182,7 @@ class RMSProp(UpdateRule):
         "elementwise": ["boolean"],
     }
     auto_learning_rate: ClassVar[float | None] = 0.01
+    auto_scale_fraction: ClassVar[float | None] = 0.1  # its steps stay about η
 
     def __init__(self, gamma: float = 0.9, epsilon: float = 1e-10, elementwise: bool = True):
         self.gamma = gamma
@@ -237,6 +239,7 @@ class Adam(UpdateRule):
         "elementwise": ["boolean"],
     }
     auto_learning_rate: ClassVar[float | None] = 1e-3
+    auto_scale_fraction: ClassVar[float | None] = 0.3
 
     def __init__(
         self,
