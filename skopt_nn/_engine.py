@@ -201,7 +201,9 @@ class Trainer:
                         "finite parameters are kept. Use a smaller learning_rate_init.",
                         ConvergenceWarning, stacklevel=5)
                     return epochs
-                if stalled and tol is not None and gmax > tol:
+                # a line search that finds no decrease at a kink of a nonsmooth loss (hinge,
+                # absolute error), where the gradient never vanishes, is its natural end
+                if stalled and tol is not None and gmax > tol and self.objective.loss.smooth:
                     warnings.warn(
                         f"{type(self.optimizer).__name__}: the line search found no step "
                         f"that decreases the loss while the largest gradient component is "

@@ -27,6 +27,8 @@ class Loss:
     name: ClassVar[str]
     #: targets are ±1 (binary losses), one-hot (softmax) or real values
     target: ClassVar[str]
+    #: whether f is differentiable everywhere (hinge and absolute error have kinks)
+    smooth: ClassVar[bool] = True
 
     def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return self.value_and_derivative(Z, Y)[0]
@@ -54,6 +56,7 @@ class SquaredError(Loss):
 class AbsoluteError(Loss):
     name = "absolute_error"
     target = "real"
+    smooth = False
 
     def value(self, Z, Y):
         return (Z - Y).abs().mean(1)
@@ -86,6 +89,7 @@ class HalfPoisson(Loss):
 class Hinge(Loss):
     name = "hinge"
     target = "sign"
+    smooth = False
 
     def value(self, Z, Y):
         return torch.relu(1 - Y * Z).sum(1)

@@ -42,7 +42,9 @@ def _expected_failures(estimator):
     [cls(optimizer=opt, random_state=0) for cls in ESTIMATORS for opt in FULL_BATCH + STOCHASTIC],
     expected_failed_checks=_expected_failures,
 )
-@pytest.mark.filterwarnings("ignore:Maximum iterations:sklearn.exceptions.ConvergenceWarning")
+# the checks train the defaults on tiny, odd data sets (one sample, constant
+# features, targets of 1e5): stopping there without converging is expected
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sklearn_checks(estimator, check):
     check(estimator)
 
@@ -50,7 +52,7 @@ def test_sklearn_checks(estimator, check):
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_extra_sklearn_checks(cls):
     """Two checks that check_estimator does not run."""
-    est = cls(random_state=0, max_iter=20)
+    est = cls(random_state=0, max_iter=20, tol=None)
     check_dataframe_column_names_consistency(cls.__name__, est)
     check_param_validation(cls.__name__, est)
 

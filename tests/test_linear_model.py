@@ -60,7 +60,7 @@ def test_default_multiclass_is_multinomial():
 def test_full_batch_methods_approach_ols(diabetes, opt):
     X, y = diabetes
     ols = LinearRegression().fit(X, y).score(X, y)
-    est = LinearRegressor(optimizer=opt, max_iter=300, random_state=0).fit(X, y)
+    est = LinearRegressor(optimizer=opt, max_iter=300, tol=None, random_state=0).fit(X, y)
     assert est.score(X, y) > ols - 0.01
 
 
@@ -172,9 +172,9 @@ def test_sparse_equals_dense(fmt, opt):
 
 def test_float32_stays_float32(diabetes):
     X, y = diabetes
-    est = LinearRegressor(max_iter=20).fit(X.astype(np.float32), y)
+    est = LinearRegressor(max_iter=20, tol=None).fit(X.astype(np.float32), y)
     assert est.coef_.dtype == np.float32
-    est64 = LinearRegressor(max_iter=20).fit(X, y)
+    est64 = LinearRegressor(max_iter=20, tol=None).fit(X, y)
     assert est64.coef_.dtype == np.float64
 
 
@@ -234,7 +234,7 @@ def test_pickle_round_trip(cancer):
     loaded = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     assert loaded._trainer.x.device.type == "cpu"
-    loaded.set_params(warm_start=True, max_iter=2).fit(X, y)  # state continues after loading
+    loaded.set_params(warm_start=True, max_iter=2, tol=None).fit(X, y)  # state continues after loading
 
 
 # ----------------------------------------------------------------- bad input
@@ -251,7 +251,7 @@ BAD_X = {
 @pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier])
 def test_bad_input_raises_and_changes_nothing(cancer, cls, bad):
     X, y = cancer
-    est = cls(random_state=0, max_iter=20).fit(X, y)
+    est = cls(random_state=0, max_iter=20, tol=None).fit(X, y)
     coef = est.coef_.copy()
     with pytest.raises(ValueError):
         est.fit(BAD_X[bad](X), y[: len(BAD_X[bad](X))])
@@ -262,7 +262,7 @@ def test_bad_input_raises_and_changes_nothing(cancer, cls, bad):
 
 def test_wrong_feature_count_message(cancer):
     X, y = cancer
-    est = LinearClassifier(max_iter=5).fit(X, y)
+    est = LinearClassifier(max_iter=5, tol=None).fit(X, y)
     with pytest.raises(ValueError, match="X has 5 features, but LinearClassifier is expecting 30"):
         est.predict(X[:, :5])
     with pytest.raises(ValueError, match="X has 5 features"):
@@ -322,7 +322,7 @@ def test_clone_and_grid_search_over_optimizers(cancer):
 
     X, y = cancer
     grid = GridSearchCV(
-        LinearClassifier(optimizer=Momentum(), learning_rate_init=0.05, max_iter=30,
+        LinearClassifier(optimizer=Momentum(), learning_rate_init=0.05, max_iter=30, tol=None,
                          random_state=0),
         {"optimizer__momentum": [0.0, 0.9]}, cv=3).fit(X, y)
     assert set(grid.cv_results_["param_optimizer__momentum"]) == {0.0, 0.9}

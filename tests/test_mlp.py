@@ -125,7 +125,8 @@ def test_early_stopping_too_few_samples():
 
 def test_multilabel(small):
     X, Y = make_multilabel_classification(200, 10, n_classes=4, random_state=0)
-    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, Y)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(300\)"):
+        clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, Y)
     assert clf.predict(X).shape == Y.shape and clf.out_activation_ == "logistic"
     p = clf.predict_proba(X)
     assert p.shape == Y.shape and np.all((p > 0) & (p < 1))
@@ -139,10 +140,11 @@ def test_multilabel(small):
 def test_binary_and_hinge(small):
     X, y = small
     yb = (y == 0).astype(int)
-    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, random_state=0).fit(X, yb)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, tol=None,
+                        random_state=0).fit(X, yb)
     assert clf.n_outputs_ == 1 and clf.predict_proba(X).shape == (len(y), 2)
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X))
-    hinge = MLPClassifier(hidden_layer_sizes=(16,), loss="hinge", max_iter=200,
+    hinge = MLPClassifier(hidden_layer_sizes=(16,), loss="hinge", max_iter=200, tol=None,
                           random_state=0).fit(X, y)
     # three classes (chance 1/3); over seeds 0-5 the hinge MLP scores 0.79-0.83
     assert not hasattr(hinge, "predict_proba") and hinge.score(X, y) > 0.75
@@ -204,7 +206,7 @@ def test_divergence_is_caught():
 
 def test_pickle_and_cpu_predict(small):
     X, y = small
-    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, tol=None, random_state=0).fit(X, y)
     loaded = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     loaded.device = "cuda:7"  # a device this machine may lack: predictions fall back to CPU
@@ -264,8 +266,9 @@ def test_lbfgs_stops_on_gradient_not_plateau_and_honours_max_fun():
 
 def test_minibatch_methods_are_not_stopped_by_the_gradient():
     X, y = load_digits(n_class=2, return_X_y=True)
-    clf = MLPClassifier(hidden_layer_sizes=(8,), tol=1e9, n_iter_no_change=np.inf,
-                        max_iter=30).fit(X[:100] / 16, y[:100])
+    clf = MLPClassifier(hidden_layer_sizes=(8,), tol=1e9, n_iter_no_change=np.inf, max_iter=30)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(30\)"):
+        clf.fit(X[:100] / 16, y[:100])
     assert clf.n_iter_ == 30
 
 
@@ -296,7 +299,7 @@ def test_partial_fit_misuse():
 
 def test_edited_coefficients_are_continued_from(small):
     X, y = small
-    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, tol=None, random_state=0).fit(X, y)
     clf.coefs_[0][:] = 0.0
     clf.partial_fit(X, y)
     assert np.abs(clf.coefs_[0]).max() < 0.1  # one epoch away from zero, not from before
@@ -304,7 +307,7 @@ def test_edited_coefficients_are_continued_from(small):
 
 def test_single_class_and_non_finite_start():
     X = np.random.RandomState(0).rand(20, 2)
-    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5).fit(X, np.ones(20, int))
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, tol=None).fit(X, np.ones(20, int))
     np.testing.assert_array_equal(clf.predict(X), 1)
     big = np.finfo(float).max * X
     with pytest.raises(ValueError, match="non-finite parameter weights"):
