@@ -109,7 +109,9 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
     learning_rate_init : float or 'auto', default='auto'
         The step η₀.  'auto': η = 1 as the first trial of the line searches,
         η = 1/L (Eq. 3, L from the data) for 'gd' and 'sgd', (1 − α)/L for
-        momentum α, 0.01 for AdaGrad and RMSProp, 1e-3 for Adam.
+        momentum α; for AdaGrad, RMSProp and Adam, whose steps move each
+        coefficient by about η, a fraction (1, 0.1 and 0.3) of the scale of the
+        solution, max|∇F(x⁰)|/L (the largest move of a 1/L gradient step).
     learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
         Step-size schedule (Eq. 17): η₀, η₀/k^power_t, or η₀ divided by 5 on
         each loss plateau.

@@ -234,7 +234,8 @@ def test_pickle_round_trip(cancer):
     loaded = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     assert loaded._trainer.x.device.type == "cpu"
-    loaded.set_params(warm_start=True, max_iter=2, tol=None).fit(X, y)  # state continues after loading
+    # the state continues after loading
+    loaded.set_params(warm_start=True, max_iter=2, tol=None).fit(X, y)
 
 
 # ----------------------------------------------------------------- bad input

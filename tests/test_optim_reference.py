@@ -1,7 +1,7 @@
 """Reference tests for the update rules of ``skopt_nn.optim``.
 
 Every update rule is checked against an independent NumPy float64 transcription of
-its equation in ``shared/lecture/backprop_sgd_adam.md`` (Eq. 4, 8, 16/26, 32-39),
+its equation in the lecture (docs/references.rst; Eq. 4, 8, 16/26, 32-39),
 on a fixed sequence of random gradients and with a constant as well as a decaying
 step (``invscaling``, η_k = η₀/√k, Eq. 17), and against ``torch.optim`` wherever
 the two are the same mathematics.  The scikit-learn conventions of the optimizer
