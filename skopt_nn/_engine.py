@@ -153,14 +153,18 @@ class Trainer:
 
         * search methods (line searches, steepest descent, L-BFGS) stop when
           ``max|∇f| ≤ tol`` (scipy's ``gtol``, as scikit-learn's L-BFGS), when the
-          line search finds no decrease, or when ``max_fun`` evaluations are spent;
+          line search finds no decrease (with a ConvergenceWarning unless the loss
+          is nonsmooth), or when ``max_fun`` evaluations are spent;
         * the other methods stop when the training loss (or, with ``validation``,
           the validation score) has not improved by ``tol`` for
           ``n_iter_no_change`` epochs (scikit-learn's rule; with 'adaptive' the
           step is divided by 5 instead until it falls below 1e-6); full-batch
           gradient descent also stops when ``max|∇f| ≤ tol``;
         * divergence (a non-finite loss or one far above the starting loss) stops
-          with a ConvergenceWarning and keeps the last finite parameters.
+          with a ConvergenceWarning and keeps the last finite parameters;
+        * Ctrl-C (KeyboardInterrupt) anywhere in the loop, a monitor's callbacks
+          and the validation scoring included, stops with a warning and keeps the
+          last whole epoch (:meth:`_rewind`).
         """
         n = len(data)
         full_batch = self.optimizer.full_batch or batch_size >= n
