@@ -14,14 +14,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import MLPRegressor
-from skopt_nn.__main__ import (
-    PLOT_INSTALL,
-    fit_status,
-    fitted_network,
-    main,
-    network_prefix,
-    run_comparison,
-)
+from skopt_nn.__main__ import main
+from skopt_nn._cli.comparison import fit_status, fitted_network, network_prefix, run_comparison
+from skopt_nn._cli.figures import PLOT_INSTALL
 from skopt_nn.datasets import make_lecture_sine
 
 
@@ -345,7 +340,7 @@ def test_figure_names_its_axis_and_marks_coinciding_curves():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skopt_nn.__main__ import draw_comparison, loss_label
+    from skopt_nn._cli.figures import draw_comparison, loss_label
 
     X, y, _, _ = make_lecture_sine()
     net = MLPRegressor(hidden_layer_sizes=(10, 20, 10), alpha=0.0, tol=None, max_iter=15,
