@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._data import Dataset, SparseRows
+from ._data import Dataset, epoch_batches
 from .optim._base import Optimizer, SearchMethod
 from .optim._criteria import diverged
 from .optim._schedules import Schedule
@@ -37,8 +37,6 @@ from .optim._schedules import Schedule
 DIVERGENCE_FACTOR = 1e4
 #: rows on which a mini-batch fit measures its starting loss
 _START_SAMPLE = 4096
-#: data sets smaller than this (bytes) are permuted with one gather per epoch
-_GATHER_EPOCH_BYTES = 8 << 20
 
 HISTORY_COLUMNS = ("epoch", "loss", "grad_norm", "step_size", "n_evals", "time")
 
@@ -360,15 +358,9 @@ class Trainer:
                     n_batches * batch_size)
         # an epoch of disjoint batches (Eq. 24-25)
         perm = torch.randperm(n, generator=generator).to(device) if shuffle else None
-        gather_each = perm is not None and not isinstance(data.X, SparseRows) and \
-            data.X.element_size() * data.X.numel() > _GATHER_EPOCH_BYTES
-        if perm is not None and not gather_each:
-            data, perm = data.take(perm), None
         n_batches = 0
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            batch = data.take(perm[start:stop]) if gather_each else data.slice(start, stop)
-            acc.add_(value_grad(x, batch, g), alpha=stop - start)
+        for batch in epoch_batches(data, batch_size, perm):
+            acc.add_(value_grad(x, batch, g), alpha=len(batch))
             n_batches += 1
             update(x, g, schedule(state["k"] + 1), state)
         return float(acc) / n, float(g.norm()), schedule(state["k"]), n_batches, n

@@ -19,16 +19,41 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 
 class Loss:
+    """A per-sample loss f(z, l) of the raw output z, and the facts models need of it."""
+
     name: ClassVar[str]
     #: targets are ±1 (binary losses), one-hot (softmax) or real values
     target: ClassVar[str]
     #: whether f is differentiable everywhere (hinge and absolute error have kinks)
     smooth: ClassVar[bool] = True
+    #: a bound on ∂²f/∂z² per output, for the curvature bound L of a linear model
+    #: (the nonsmooth losses use the squared error's 1, which gives a step of the
+    #: right scale)
+    curvature_bound: ClassVar[float] = 1.0
+    #: whether f averages over the K outputs (its curvature bound is then c/K)
+    averages_outputs: ClassVar[bool] = False
+    #: the loss that replaces this one for K > 1 mutually exclusive classes
+    multiclass: ClassVar[str | None] = None
+    #: scikit-learn's ``out_activation_`` name of the prediction's link
+    out_activation: ClassVar[str] = "identity"
+    #: whether the targets must be non-negative (counts)
+    nonnegative_targets: ClassVar[bool] = False
+
+    def output_curvature(self, n_outputs: int) -> float:
+        """The bound on ∂²F/∂z² per sample over ``n_outputs`` outputs."""
+        c = self.curvature_bound
+        return c / n_outputs if self.averages_outputs else c
+
+    @staticmethod
+    def inverse_link(Z: np.ndarray) -> np.ndarray:
+        """The prediction for the raw output ``Z`` (the identity but for a log link)."""
+        return Z
 
     def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return self.value_and_derivative(Z, Y)[0]
@@ -42,6 +67,7 @@ class Loss:
 class SquaredError(Loss):
     name = "squared_error"
     target = "real"
+    averages_outputs = True
 
     def value(self, Z, Y):
         r = Z - Y
@@ -57,6 +83,7 @@ class AbsoluteError(Loss):
     name = "absolute_error"
     target = "real"
     smooth = False
+    averages_outputs = True
 
     def value(self, Z, Y):
         return (Z - Y).abs().mean(1)
@@ -77,6 +104,12 @@ class HalfPoisson(Loss):
 
     name = "poisson"
     target = "real"
+    out_activation = "exp"
+    nonnegative_targets = True
+
+    @staticmethod
+    def inverse_link(Z):
+        return np.exp(Z)
 
     def value(self, Z, Y):
         return (torch.exp(Z) - Y * Z + torch.xlogy(Y, Y) - Y).sum(1)
@@ -102,6 +135,9 @@ class Hinge(Loss):
 class Logistic(Loss):
     name = "logistic"
     target = "sign"
+    curvature_bound = 0.25
+    multiclass = "softmax"
+    out_activation = "logistic"
 
     def value(self, Z, Y):
         return F.softplus(-Y * Z).sum(1)
@@ -114,6 +150,8 @@ class Logistic(Loss):
 class SoftmaxCrossEntropy(Loss):
     name = "softmax"
     target = "onehot"
+    curvature_bound = 0.5
+    out_activation = "softmax"
 
     def value(self, Z, Y):
         return torch.logsumexp(Z, 1) - (Z * Y).sum(1)
@@ -127,3 +165,19 @@ LOSSES: dict[str, type[Loss]] = {
     cls.name: cls
     for cls in (SquaredError, AbsoluteError, HalfPoisson, Hinge, Logistic, SoftmaxCrossEntropy)
 }
+
+#: the estimators' names for a loss that :data:`LOSSES` knows by another name
+ALIASES = {"log_loss": "logistic"}
+
+
+def get_loss(name: str, n_outputs: int = 1, *, multilabel: bool = False) -> Loss:
+    """The loss an estimator's ``loss=name`` trains with on ``n_outputs`` outputs.
+
+    A binary loss with a multi-class form (logistic → softmax) takes that form for
+    more than one mutually exclusive output; multilabel targets keep one binary
+    loss per label.
+    """
+    cls = LOSSES[ALIASES.get(name, name)]
+    if n_outputs > 1 and not multilabel and cls.multiclass is not None:
+        cls = LOSSES[cls.multiclass]
+    return cls()
