@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _helpers import ALL_OPTIMIZERS
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_diabetes
 from sklearn.pipeline import make_pipeline
@@ -115,8 +116,7 @@ def test_csv_mode_on_diabetes_scales_the_target_and_reports_each_fit(write_csv, 
     out = capsys.readouterr().out
     assert "early stopping; standardised target" in out
     cols = header(out)
-    rows = table_rows(out, {"gd", "line_search", "armijo", "wolfe", "steepest_descent",
-                            "momentum", "sgd", "adagrad", "rmsprop", "adam", "lbfgs"})
+    rows = table_rows(out, set(ALL_OPTIMIZERS))
     assert len(rows) == 11
     for name, row in rows.items():
         r2, status = float(row[cols.index("test_r2")]), row[cols.index("status")]

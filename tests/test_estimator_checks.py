@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import ALL_OPTIMIZERS, ESTIMATORS
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
     check_param_validation,
@@ -22,9 +23,6 @@ from sklearn.utils.estimator_checks import (
 
 from skopt_nn import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor
 
-FULL_BATCH = ["gd", "line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
-STOCHASTIC = ["momentum", "sgd", "adagrad", "rmsprop", "adam"]
-ESTIMATORS = [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier]
 #: (estimator, optimizer) pairs whose sample-weight-equivalence checks fail
 SAMPLE_WEIGHT_XFAIL = {(LinearRegressor, "rmsprop"), (LinearClassifier, "rmsprop")}
 
@@ -39,7 +37,7 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [cls(optimizer=opt, random_state=0) for cls in ESTIMATORS for opt in FULL_BATCH + STOCHASTIC],
+    [cls(optimizer=opt, random_state=0) for cls in ESTIMATORS for opt in ALL_OPTIMIZERS],
     expected_failed_checks=_expected_failures,
 )
 # the checks train the defaults on tiny, odd data sets (one sample, constant
@@ -57,7 +55,7 @@ def test_extra_sklearn_checks(cls):
     check_param_validation(cls.__name__, est)
 
 
-@pytest.mark.parametrize("opt", FULL_BATCH + STOCHASTIC)
+@pytest.mark.parametrize("opt", ALL_OPTIMIZERS)
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_predictions_finite_on_offset_features(cls, opt):
     """The checks pass with NaN predictions (NaN == NaN); features ~ N(100, 1)

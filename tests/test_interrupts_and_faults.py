@@ -134,7 +134,7 @@ def test_interrupt_while_scoring_the_validation_split(data):
 
 
 @pytest.mark.parametrize("cls", [LinearClassifier, MLPClassifier])
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])  # mini-batches and full batch
 def test_interrupt_in_the_first_epoch_keeps_the_start(data, cls, optimizer, interrupt_epoch):
     X, y = data
     est = cls(optimizer=optimizer, batch_size=100, random_state=0)

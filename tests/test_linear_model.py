@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import ALL_OPTIMIZERS, FULL_BATCH_OPTIMIZERS
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -14,9 +15,6 @@ from sklearn.preprocessing import StandardScaler
 
 from skopt_nn import LinearClassifier, LinearRegressor
 from skopt_nn.optim import Adam, Momentum
-
-FULL_BATCH = ["gd", "line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
-ALL = FULL_BATCH + ["momentum", "sgd", "adagrad", "rmsprop", "adam"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +54,8 @@ def test_default_multiclass_is_multinomial():
     assert clf.coef_.shape == (3, 4)
 
 
-@pytest.mark.parametrize("opt", ["gd", "line_search", "armijo", "wolfe", "steepest_descent"])
+# lbfgs, the default, is test_default_regressor_reaches_ols
+@pytest.mark.parametrize("opt", [name for name in FULL_BATCH_OPTIMIZERS if name != "lbfgs"])
 def test_full_batch_methods_approach_ols(diabetes, opt):
     X, y = diabetes
     ols = LinearRegression().fit(X, y).score(X, y)
@@ -95,6 +94,8 @@ def test_gd_auto_step_is_inverse_lipschitz(diabetes):
 
 
 # ------------------------------------------------------------- state continuation
+# mini-batch methods with moments, a velocity or no state, and full-batch ones
+# with (L-BFGS's pairs) and without state
 @pytest.mark.parametrize("opt", ["adam", "momentum", "sgd", "lbfgs", "wolfe"])
 def test_warm_start_continues_optimizer_state(cancer, opt):
     X, y = cancer
@@ -132,7 +133,7 @@ def test_partial_fit_needs_classes_and_known_labels(cancer):
 
 def test_tol_none_runs_exactly_max_iter(cancer):
     X, y = cancer
-    for opt in ["lbfgs", "sgd"]:
+    for opt in ["lbfgs", "sgd"]:  # a full-batch and a mini-batch method
         est = LinearClassifier(optimizer=opt, tol=None, max_iter=17, random_state=0).fit(X, y)
         assert est.n_iter_ == 17 and len(est.loss_curve_) == 17
 
@@ -157,6 +158,7 @@ def test_invscaling_schedule_counts_steps(cancer):
 
 # ------------------------------------------------------------------ data handling
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
+# full batch, mini-batches, and the exact step (the curvature of the sparse X)
 @pytest.mark.parametrize("opt", ["lbfgs", "sgd", "steepest_descent"])
 def test_sparse_equals_dense(fmt, opt):
     rng = np.random.RandomState(0)
@@ -306,6 +308,8 @@ def test_unavailable_device_is_clear(cancer):
 
 
 # ------------------------------------------------------------------ divergence
+# the update rules, each at a step it diverges with (a line search takes no step
+# that raises the loss)
 @pytest.mark.parametrize("opt, lr", [("gd", 1e3), ("sgd", 1e3), ("momentum", 1e3),
                                      ("adam", 1e6), ("rmsprop", 1e6), ("adagrad", 1e6)])
 def test_divergence_stops_with_warning_and_finite_output(diabetes, opt, lr):
@@ -332,5 +336,5 @@ def test_clone_and_grid_search_over_optimizers(cancer):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         grid2 = GridSearchCV(LinearClassifier(max_iter=30, random_state=0),
-                             {"optimizer": ALL}, cv=2).fit(X, y)
+                             {"optimizer": ALL_OPTIMIZERS}, cv=2).fit(X, y)
     assert grid2.best_score_ > 0.9

@@ -11,11 +11,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _helpers import SEARCH_METHODS
 from sklearn.exceptions import ConvergenceWarning
 
 from skopt_nn.optim import OPTIMIZERS, Momentum, minimize
-
-SEARCH_METHODS = ["line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
 
 # --------------------------------------------------------------------------- #
 # A strongly convex quadratic f(x) = ½ (x - x*)ᵀ A (x - x*), μ = 1, L = 10.     #
@@ -239,6 +238,7 @@ def test_criterion_gradient_change_stops_at_first_small_change():
     assert np.min(dg[:-1]) > tol
 
 
+# one of each kind: fixed step, adaptive step, line search, quasi-Newton
 @pytest.mark.parametrize("name", ["gd", "adam", "wolfe", "lbfgs"])
 def test_criterion_max_iter_runs_exactly_max_iter(name):
     max_iter = 7
@@ -264,6 +264,7 @@ def test_large_tolerance_stops_after_one_iteration(criterion):
     assert res.nit == 1 and res.success
 
 
+# the searches that stop when they find no decrease (see the docstring)
 @pytest.mark.parametrize("name", ["line_search", "wolfe", "steepest_descent"])
 def test_success_means_the_gradient_norm_criterion_holds(name):
     """``success``: "Whether the convergence criterion was met".
@@ -294,6 +295,7 @@ def test_max_iter_criterion_never_reports_success():
 # --------------------------------------------------------------------------- #
 
 
+# the update rules whose step is η times the gradient (the adaptive ones rescale it)
 @pytest.mark.parametrize("name", ["gd", "sgd", "momentum"])
 def test_divergent_step_returns_last_finite_point_with_warning(name):
     """f = ½‖x‖² (L = 1) with η = 10: x_k = (1 - 10)^k x0 for GD; it blows up."""
@@ -315,6 +317,7 @@ def test_divergent_step_returns_last_finite_point_with_warning(name):
         np.testing.assert_allclose(x, (-9.0) ** res.nit * x0, rtol=1e-12)
 
 
+# update rules, each at a step that raises f at first (see the docstring)
 @pytest.mark.parametrize(
     "name, lr", [("adam", 0.5), ("rmsprop", 1.0), ("momentum", 0.15), ("gd", 0.19)])
 def test_adding_a_constant_to_f_changes_nothing(name, lr):
@@ -375,6 +378,7 @@ def test_invalid_optimizer_hyperparameters_are_rejected():
         minimize(quad, X0.copy(), Momentum(momentum=1.5), max_iter=5)
 
 
+# an update rule without and with state, and a search method
 @pytest.mark.parametrize("name", ["gd", "adam", "lbfgs"])
 def test_x0_is_not_modified(name):
     x0_np = X0.copy()
@@ -386,6 +390,7 @@ def test_x0_is_not_modified(name):
     np.testing.assert_array_equal(x0_t.numpy(), X0)
 
 
+# update rules and search methods (these evaluate fun along a line)
 @pytest.mark.parametrize("name", ["gd", "momentum", "wolfe", "lbfgs"])
 def test_jac_true_matches_autograd(name):
     def fun_jac(x):
@@ -401,6 +406,7 @@ def test_jac_true_matches_autograd(name):
     np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-9, atol=1e-15)
 
 
+# an update rule and a search method
 @pytest.mark.parametrize("name", ["gd", "lbfgs"])
 def test_matrix_shaped_x0(name):
     """x0 of any shape: the result has that shape and matches the flat problem."""

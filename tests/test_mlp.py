@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sklearn.neural_network as sknn
+from _helpers import SEARCH_METHODS
 from sklearn.datasets import load_digits, make_classification, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -15,8 +16,6 @@ from sklearn.preprocessing import StandardScaler
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn.datasets import make_lecture_sine
 from skopt_nn.optim import Adam
-
-SEARCH = ["line_search", "armijo", "wolfe", "steepest_descent", "lbfgs"]
 
 
 def lecture_data(seed):
@@ -66,6 +65,7 @@ def test_lecture_notebook_task_matches_sklearn():
     assert np.mean(ours) < np.mean(theirs) + 0.02
 
 
+# moments (the state scikit-learn resets), no state, and L-BFGS's pairs
 @pytest.mark.parametrize("opt", ["adam", "sgd", "lbfgs"])
 def test_warm_start_keeps_optimizer_state(small, opt):
     """scikit-learn's warm_start resets Adam (its issue #6091); ours continues."""
@@ -172,7 +172,9 @@ def test_sparse_equals_dense():
     np.testing.assert_allclose(a.predict(X), b.predict(X.toarray()), rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("opt", SEARCH)
+# the full-batch methods that search for their step: gd's fixed step has no
+# guarantee of a decrease, which the test asserts of the line searches
+@pytest.mark.parametrize("opt", SEARCH_METHODS)
 def test_full_batch_methods_train_the_mlp(opt):
     X, y, _, _ = lecture_data(0)
     reg = MLPRegressor(hidden_layer_sizes=(10,), activation="tanh", optimizer=opt, max_iter=60,

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import ESTIMATORS
 from sklearn.base import clone
 from sklearn.compose import make_column_selector, make_column_transformer
 from sklearn.datasets import make_classification, make_regression
@@ -168,7 +169,7 @@ def test_skops_persistence_trusts_only_our_types():
     assert loaded.n_iter_ == 3
 
 
-@pytest.mark.parametrize("cls", [LinearRegressor, LinearClassifier, MLPRegressor, MLPClassifier])
+@pytest.mark.parametrize("cls", ESTIMATORS)
 def test_one_pass_of_partial_fit_over_blocks_learns_with_the_defaults(cls):
     """As dask-ml's Incremental trains: one partial_fit per block, one pass over 20k
     rows in 10 blocks, every optimizer at its defaults ('auto' step).  Each must get

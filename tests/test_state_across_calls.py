@@ -4,12 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import MINIBATCH_OPTIMIZERS
 from sklearn.exceptions import ConvergenceWarning
 
 from skopt_nn import LinearClassifier, LinearRegressor, MLPRegressor
 from skopt_nn.optim import Adam
-
-STOCHASTIC = ["sgd", "momentum", "adam", "rmsprop", "adagrad"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def _quiet_fit(est, X, y):
         return est.fit(X, y)
 
 
-@pytest.mark.parametrize("opt", STOCHASTIC)
+@pytest.mark.parametrize("opt", MINIBATCH_OPTIMIZERS)
 @pytest.mark.parametrize("n, batch", [(50, "auto"), (1000, 50)])
 def test_divergence_keeps_sane_weights_and_a_smaller_step_recovers(data, opt, n, batch):
     X, y = data[0][:n], data[1][:n]
@@ -57,6 +56,7 @@ def test_divergence_reference_is_each_call_s_start(data):
     assert est.score(X, 100 * y) > 0.5
 
 
+# one of each kind of state: moments, L-BFGS's pairs, a velocity
 @pytest.mark.parametrize("opt", ["adam", "lbfgs", "momentum"])
 def test_dtype_may_change_between_calls(data, opt):
     X, y = data
@@ -121,7 +121,7 @@ def test_changed_architecture_predicts_from_coefs_and_refuses_to_continue(data):
 
 def test_a_far_off_first_trial_step_still_trains(data):
     X, y = data
-    for opt in ["lbfgs", "wolfe"]:
+    for opt in ["lbfgs", "wolfe"]:  # strong Wolfe searches: they try the step first
         est = _quiet_fit(LinearRegressor(optimizer=opt, learning_rate_init=1e10, max_iter=50),
                          X, y)
         assert est.score(X, y) > 0.99, opt
