@@ -1,6 +1,5 @@
 """``python -m skopt_nn``: the lecture experiment, CSV mode, linear mode and bad input."""
 
-import builtins
 import subprocess
 import sys
 
@@ -18,7 +17,6 @@ from skopt_nn import MLPRegressor
 from skopt_nn.__main__ import main
 from skopt_nn._cli.comparison import fit_status, fitted_network, network_prefix, run_comparison
 from skopt_nn._cli.figures import PLOT_INSTALL
-from skopt_nn.datasets import make_lecture_sine
 
 
 def table_rows(out, names):
@@ -47,19 +45,6 @@ def numbers():
     df = pd.DataFrame({"x1": rng.randn(60), "x2": rng.randn(60)})
     df["y"] = 2 * df.x1 - df.x2
     return df
-
-
-@pytest.fixture
-def no_matplotlib(monkeypatch):
-    """Imports of matplotlib fail, as in an install without the ``plot`` extra."""
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
 
 
 # -- the three modes ----------------------------------------------------------------------
@@ -303,8 +288,8 @@ def test_fit_status_reads_the_convergence_warnings():
     assert fit_status([], free) == "max_iter"  # no stopping rule: it ran every epoch
 
 
-def test_run_comparison_reports_a_divergence():
-    X_tr, y_tr, X_te, y_te = make_lecture_sine()
+def test_run_comparison_reports_a_divergence(lecture_sine):
+    X_tr, y_tr, X_te, y_te = lecture_sine
     net = MLPRegressor(hidden_layer_sizes=(10,), max_iter=20, random_state=0)
     table, fitted, messages = run_comparison(net, X_tr, y_tr, X_te, y_te, ["sgd", "lbfgs"],
                                              steps={"sgd": 50.0}, metric="test_mse")
@@ -315,8 +300,8 @@ def test_run_comparison_reports_a_divergence():
     assert np.isfinite(table["test_mse"]).all()
 
 
-def test_run_comparison_reaches_the_network_inside_a_target_transformer():
-    X_tr, y_tr, X_te, y_te = make_lecture_sine()
+def test_run_comparison_reaches_the_network_inside_a_target_transformer(lecture_sine):
+    X_tr, y_tr, X_te, y_te = lecture_sine
     model = make_pipeline(StandardScaler(), TransformedTargetRegressor(
         regressor=MLPRegressor(hidden_layer_sizes=(8,), max_iter=15, random_state=0),
         transformer=StandardScaler()))
@@ -334,7 +319,7 @@ def test_run_comparison_reaches_the_network_inside_a_target_transformer():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_figure_names_its_axis_and_marks_coinciding_curves():
+def test_figure_names_its_axis_and_marks_coinciding_curves(lecture_sine):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -342,7 +327,7 @@ def test_figure_names_its_axis_and_marks_coinciding_curves():
 
     from skopt_nn._cli.figures import draw_comparison, loss_label
 
-    X, y, _, _ = make_lecture_sine()
+    X, y, _, _ = lecture_sine
     net = MLPRegressor(hidden_layer_sizes=(10, 20, 10), alpha=0.0, tol=None, max_iter=15,
                        random_state=0)
     fitted = {opt: MLPRegressor(**{**net.get_params(), "optimizer": opt}).fit(X, y)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from pathlib import Path
 
 import pytest
+from _helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 #: the modules of the API reference (docs/api.rst)
 MODULES = ["skopt_nn", "skopt_nn.optim", "skopt_nn.optim.line_search", "skopt_nn.plotting",
            "skopt_nn.datasets"]

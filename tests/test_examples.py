@@ -6,7 +6,6 @@ at the example's own variables and figures.
 """
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,10 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from _helpers import ROOT  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("plot_*.py"))
 
 

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import EpochInterrupt
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
@@ -73,39 +74,13 @@ def _assert_consistent(est, X, n_epochs):
                                   est._trainer.x.cpu().numpy().astype(est._flat_params().dtype))
 
 
-class _Callback:
-    """A scikit-learn callback that raises Ctrl-C at the start or end of an epoch."""
-
-    def __init__(self, when, epoch):
-        self.when, self.epoch, self.seen = when, epoch, 0
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context):
-        if context.task_name == "epoch" and self.when == "begin":
-            self.seen += 1
-            if self.seen == self.epoch:
-                raise KeyboardInterrupt
-
-    def on_fit_task_end(self, estimator, context):
-        if context.task_name == "epoch" and self.when == "end":
-            self.seen += 1
-            if self.seen == self.epoch:
-                raise KeyboardInterrupt
-        return False
-
-
 @pytest.mark.parametrize("when, kept", [("begin", 2), ("end", 3)])
 def test_interrupt_in_a_callback_keeps_the_last_whole_epoch(data, when, kept):
     """Ctrl-C before epoch 3 keeps 2 epochs; at the end of epoch 3 (it is whole) 3."""
     pytest.importorskip("sklearn.callback")
     X, y = data
     clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, tol=None, random_state=0)
-    clf.set_callbacks(_Callback(when, 3))
+    clf.set_callbacks(EpochInterrupt(when, 3))
     with INTERRUPTED:
         clf.fit(X, y)
     _assert_consistent(clf, X, kept)

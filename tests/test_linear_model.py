@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _helpers import ALL_OPTIMIZERS, FULL_BATCH_OPTIMIZERS
+from _helpers import ALL_OPTIMIZERS, FULL_BATCH_OPTIMIZERS, quiet_fit
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -91,6 +91,29 @@ def test_gd_auto_step_is_inverse_lipschitz(diabetes):
     A = np.hstack([X, np.ones((len(X), 1))])
     L = np.linalg.eigvalsh(A.T @ A / len(y)).max()
     np.testing.assert_allclose(est.history_.step_size.iloc[1], 1 / L, rtol=1e-6)
+
+
+def test_a_far_off_first_trial_step_still_trains(linear_data):
+    X, y = linear_data
+    for opt in ["lbfgs", "wolfe"]:  # strong Wolfe searches: they try the step first
+        est = quiet_fit(LinearRegressor(optimizer=opt, learning_rate_init=1e10, max_iter=50),
+                        X, y)
+        assert est.score(X, y) > 0.99, opt
+
+
+def test_momentum_auto_step_fits_linear_models(linear_data):
+    X, y = linear_data
+    est = quiet_fit(LinearRegressor(optimizer="momentum", alpha=0.0, max_iter=50), X, y)
+    assert est.score(X, y) > 0.99
+
+
+def test_lbfgs_on_float32_stops_at_precision_instead_of_crawling():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(5000, 50, n_informative=20, random_state=0)
+    est = quiet_fit(LinearClassifier(optimizer="lbfgs"), X.astype(np.float32), y)
+    assert est.n_iter_ < 100
+    assert (est.history_.step_size.iloc[1:-1] > 1e-4).all()  # no rounding-level steps
 
 
 # ------------------------------------------------------------- state continuation

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sklearn.neural_network as sknn
-from _helpers import SEARCH_METHODS
+from _helpers import SEARCH_METHODS, EpochInterrupt
 from sklearn.datasets import load_digits, make_classification, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -16,10 +16,6 @@ from sklearn.preprocessing import StandardScaler
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn.datasets import make_lecture_sine
 from skopt_nn.optim import Adam
-
-
-def lecture_data(seed):
-    return make_lecture_sine(random_state=seed)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +45,7 @@ def test_lecture_notebook_task_matches_sklearn():
     """Adam 0.02, batch 16, 1000 epochs, 1-10-20-10-1 ReLU: test MSE within noise."""
     ours, theirs = [], []
     for seed in range(3):
-        X, y, X_te, y_te = lecture_data(seed)
+        X, y, X_te, y_te = make_lecture_sine(random_state=seed)
         common = dict(hidden_layer_sizes=(10, 20, 10), learning_rate_init=0.02, batch_size=16,
                       max_iter=1000, alpha=0.0, random_state=seed)
         a = MLPRegressor(optimizer="adam", tol=None, **common).fit(X, y)
@@ -175,8 +171,8 @@ def test_sparse_equals_dense():
 # the full-batch methods that search for their step: gd's fixed step has no
 # guarantee of a decrease, which the test asserts of the line searches
 @pytest.mark.parametrize("opt", SEARCH_METHODS)
-def test_full_batch_methods_train_the_mlp(opt):
-    X, y, _, _ = lecture_data(0)
+def test_full_batch_methods_train_the_mlp(opt, lecture_sine):
+    X, y, _, _ = lecture_sine
     reg = MLPRegressor(hidden_layer_sizes=(10,), activation="tanh", optimizer=opt, max_iter=60,
                        random_state=0, tol=None).fit(X, y)
     loss = np.asarray(reg.loss_curve_)
@@ -196,8 +192,8 @@ def test_multioutput_regression_and_float32():
     assert pred.shape == (200, 2) and reg.score(X, Y) > 0.8
 
 
-def test_divergence_is_caught():
-    X, y, _, _ = lecture_data(0)
+def test_divergence_is_caught(lecture_sine):
+    X, y, _, _ = lecture_sine
     reg = MLPRegressor(hidden_layer_sizes=(10,), learning_rate_init=1e4, max_iter=100,
                        random_state=0)
     with pytest.warns(ConvergenceWarning, match="diverged"):
@@ -318,29 +314,9 @@ def test_single_class_and_non_finite_start():
 
 def test_keyboard_interrupt_keeps_the_last_epoch(small):
     X, y = small
-
-    class Interrupt:
-        def __init__(self):
-            self.epochs = 0
-
-        def setup(self, estimator, context):
-            pass
-
-        def teardown(self, estimator, context):
-            pass
-
-        def on_fit_task_begin(self, estimator, context):
-            if context.task_name == "epoch":
-                self.epochs += 1
-                if self.epochs == 4:
-                    raise KeyboardInterrupt
-
-        def on_fit_task_end(self, estimator, context):
-            return False
-
     pytest.importorskip("sklearn.callback")
     clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, tol=None).set_callbacks(
-        Interrupt())
+        EpochInterrupt("begin", 4))
     with pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
     assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3

@@ -165,19 +165,9 @@ def test_prediction_display_draws_data_and_predictions():
         PredictionDisplay.from_estimator(reg, np.c_[X, X], y)
 
 
-def test_plotting_without_matplotlib_says_how_to_install(monkeypatch):
-    import builtins
-
+def test_plotting_without_matplotlib_says_how_to_install(no_matplotlib):
     import skopt_nn.plotting as plotting
 
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plotting._pyplot()
 
@@ -202,3 +192,13 @@ def test_sklearn_progress_bar_and_scoring_monitor_inside_a_search(data, capsys):
     scores = table.iloc[:, -1].to_numpy()
     assert len(table) == 1 + 4  # the fit's root task and one task per epoch
     assert scores[-1] == pytest.approx(clf.score(X, y))
+
+
+def test_early_stopping_with_callbacks(linear_data):
+    callback = pytest.importorskip("sklearn.callback")
+    X, y = linear_data
+    yc = (y > 1).astype(int)
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    clf = LinearClassifier(optimizer="sgd", max_iter=4, tol=None, early_stopping=True)
+    clf.set_callbacks(monitor).fit(X, yc)
+    assert len(monitor.get_logs().data_as_pandas) == 1 + 4

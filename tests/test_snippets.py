@@ -23,8 +23,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from _helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 #: the files whose examples the reader runs first: each must have Python blocks
 MUST_HAVE_CODE = {"README.md", "docs/index.rst", "docs/getting_started.rst",
                   "docs/user_guide.rst"}

@@ -5,29 +5,17 @@ import warnings
 import numpy as np
 import pytest
 from _helpers import MINIBATCH_OPTIMIZERS
+from _helpers import quiet_fit as _quiet_fit
 from sklearn.exceptions import ConvergenceWarning
 
-from skopt_nn import LinearClassifier, LinearRegressor, MLPRegressor
+from skopt_nn import LinearRegressor, MLPRegressor
 from skopt_nn.optim import Adam
-
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.RandomState(0)
-    X = rng.randn(1000, 3)
-    return X, X @ [1.0, 2.0, 3.0] + 1.0
-
-
-def _quiet_fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
 
 
 @pytest.mark.parametrize("opt", MINIBATCH_OPTIMIZERS)
 @pytest.mark.parametrize("n, batch", [(50, "auto"), (1000, 50)])
-def test_divergence_keeps_sane_weights_and_a_smaller_step_recovers(data, opt, n, batch):
-    X, y = data[0][:n], data[1][:n]
+def test_divergence_keeps_sane_weights_and_a_smaller_step_recovers(linear_data, opt, n, batch):
+    X, y = linear_data[0][:n], linear_data[1][:n]
     est = MLPRegressor(hidden_layer_sizes=(5,), optimizer=opt, learning_rate_init=1e6,
                        batch_size=batch, max_iter=5, warm_start=True, random_state=0)
     with pytest.warns(ConvergenceWarning, match="diverged"):
@@ -38,15 +26,15 @@ def test_divergence_keeps_sane_weights_and_a_smaller_step_recovers(data, opt, n,
     assert est.n_iter_ == 20 and est.loss_ < start  # the optimizer state was reset
 
 
-def test_linear_divergence_on_one_batch_keeps_the_start(data):
-    X, y = data[0][:50], data[1][:50]
+def test_linear_divergence_on_one_batch_keeps_the_start(linear_data):
+    X, y = linear_data[0][:50], linear_data[1][:50]
     with pytest.warns(ConvergenceWarning, match="diverged"):
         est = LinearRegressor(optimizer="sgd", learning_rate_init=1e6, max_iter=5).fit(X, y)
     assert np.abs(est.coef_).max() < 10
 
 
-def test_divergence_reference_is_each_call_s_start(data):
-    X, y = data
+def test_divergence_reference_is_each_call_s_start(linear_data):
+    X, y = linear_data
     est = LinearRegressor(optimizer="sgd", learning_rate_init=0.05, random_state=0)
     est.partial_fit(X, 0.01 * y)
     with warnings.catch_warnings():
@@ -58,8 +46,8 @@ def test_divergence_reference_is_each_call_s_start(data):
 
 # one of each kind of state: moments, L-BFGS's pairs, a velocity
 @pytest.mark.parametrize("opt", ["adam", "lbfgs", "momentum"])
-def test_dtype_may_change_between_calls(data, opt):
-    X, y = data
+def test_dtype_may_change_between_calls(linear_data, opt):
+    X, y = linear_data
     est = LinearRegressor(optimizer=opt, warm_start=True, max_iter=5, random_state=0)
     _quiet_fit(est, X.astype(np.float32), y)
     _quiet_fit(est, X, y)
@@ -70,8 +58,8 @@ def test_dtype_may_change_between_calls(data, opt):
     assert mlp.coefs_[0].dtype == np.float32
 
 
-def test_failed_continuation_changes_nothing(data):
-    X, y = data
+def test_failed_continuation_changes_nothing(linear_data):
+    X, y = linear_data
     est = LinearRegressor(optimizer="adam", warm_start=True, max_iter=3, random_state=0)
     _quiet_fit(est, X, y)
     k, coef = est._trainer.opt_state["k"], est.coef_.copy()
@@ -81,8 +69,8 @@ def test_failed_continuation_changes_nothing(data):
     np.testing.assert_array_equal(est.coef_, coef)
 
 
-def test_optimizer_hyperparameters_changed_by_set_params_take_effect(data):
-    X, y = data
+def test_optimizer_hyperparameters_changed_by_set_params_take_effect(linear_data):
+    X, y = linear_data
     est = MLPRegressor(hidden_layer_sizes=(4,), optimizer=Adam(elementwise=False),
                        warm_start=True, max_iter=3, random_state=0)
     _quiet_fit(est, X, y)
@@ -91,25 +79,15 @@ def test_optimizer_hyperparameters_changed_by_set_params_take_effect(data):
     assert est._trainer.optimizer is not est.optimizer  # the trainer holds its own copy
 
 
-def test_early_stopping_with_callbacks(data):
-    callback = pytest.importorskip("sklearn.callback")
-    X, y = data
-    yc = (y > 1).astype(int)
-    monitor = callback.ScoringMonitor(scoring="accuracy")
-    clf = LinearClassifier(optimizer="sgd", max_iter=4, tol=None, early_stopping=True)
-    clf.set_callbacks(monitor).fit(X, yc)
-    assert len(monitor.get_logs().data_as_pandas) == 1 + 4
-
-
-def test_switching_fit_intercept_off_drops_the_intercept(data):
-    X, y = data
+def test_switching_fit_intercept_off_drops_the_intercept(linear_data):
+    X, y = linear_data
     est = LinearRegressor(warm_start=True).fit(X, y)
     assert est.intercept_[0] == pytest.approx(1.0, abs=1e-3)
     assert est.set_params(fit_intercept=False).fit(X, y).intercept_[0] == 0.0
 
 
-def test_changed_architecture_predicts_from_coefs_and_refuses_to_continue(data):
-    X, y = data
+def test_changed_architecture_predicts_from_coefs_and_refuses_to_continue(linear_data):
+    X, y = linear_data
     est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, random_state=0)
     _quiet_fit(est, X, y)
     before = est.predict(X)
@@ -117,26 +95,3 @@ def test_changed_architecture_predicts_from_coefs_and_refuses_to_continue(data):
     np.testing.assert_array_equal(est.predict(X), before)
     with pytest.raises(ValueError, match="architecture"):
         est.fit(X, y)
-
-
-def test_a_far_off_first_trial_step_still_trains(data):
-    X, y = data
-    for opt in ["lbfgs", "wolfe"]:  # strong Wolfe searches: they try the step first
-        est = _quiet_fit(LinearRegressor(optimizer=opt, learning_rate_init=1e10, max_iter=50),
-                         X, y)
-        assert est.score(X, y) > 0.99, opt
-
-
-def test_momentum_auto_step_fits_linear_models(data):
-    X, y = data
-    est = _quiet_fit(LinearRegressor(optimizer="momentum", alpha=0.0, max_iter=50), X, y)
-    assert est.score(X, y) > 0.99
-
-
-def test_lbfgs_on_float32_stops_at_precision_instead_of_crawling():
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(5000, 50, n_informative=20, random_state=0)
-    est = _quiet_fit(LinearClassifier(optimizer="lbfgs"), X.astype(np.float32), y)
-    assert est.n_iter_ < 100
-    assert (est.history_.step_size.iloc[1:-1] > 1e-4).all()  # no rounding-level steps
