@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _helpers import ESTIMATORS
+from _helpers import ALL_OPTIMIZERS, ESTIMATORS
 from sklearn.base import clone
 from sklearn.compose import make_column_selector, make_column_transformer
 from sklearn.datasets import make_classification, make_regression
@@ -176,8 +176,6 @@ def test_one_pass_of_partial_fit_over_blocks_learns_with_the_defaults(cls):
     most of the way (over chance) to a full L-BFGS fit's test score: 90% for the
     convex linear models, half way for the networks (a full fit takes many passes;
     one pass of Adam at scikit-learn's 1e-3 is 100 steps)."""
-    from skopt_nn.optim import OPTIMIZERS
-
     classifier = cls in (LinearClassifier, MLPClassifier)
     if classifier:
         X, y = make_classification(22000, 10, n_informative=5, random_state=0)
@@ -190,7 +188,7 @@ def test_one_pass_of_partial_fit_over_blocks_learns_with_the_defaults(cls):
     X_tr, y_tr, X_te, y_te = X[:20000], y[:20000], X[20000:], y[20000:]
     reference = cls(optimizer="lbfgs", random_state=0).fit(X_tr, y_tr).score(X_te, y_te)
     scores = {}
-    for name in OPTIMIZERS:
+    for name in ALL_OPTIMIZERS:
         est = cls(optimizer=name, random_state=0)
         for X_block, y_block in zip(np.array_split(X_tr, 10), np.array_split(y_tr, 10)):
             est.partial_fit(X_block, y_block, **extra)
