@@ -50,7 +50,12 @@ fast the BLAS runs one depends on the layout of its operands.
 * inlines the squared error, the regression loss: the output product is
   ``addmm(Y, [A, 1], [W; b], beta=-t, alpha=t) = t(Z − Y)`` with t = √(1/2nK),
   and it lies next to √(c/2)·x ⊙ mask in one buffer, so F is one ``dot`` of that
-  buffer with itself (the other losses go through their :class:`Loss` object);
+  buffer with itself;
+* inlines the softmax cross-entropy, the multi-class loss, on Zᵀ: Z is kept
+  column-major, so Zᵀ is a contiguous ``(K, n)`` matrix and its log-softmax runs
+  over dim 0 (for 256×10, 3 µs against 40 µs over dim 1 of ``(n, K)``); F is one
+  ``dot`` of log pᵀ with −Yᵀ/n and δ_L = p − Y, transposed back (the other losses
+  go through their :class:`Loss` object);
 * chooses, per shape, the layout of the products whose result is narrow (the
   output layer's Z and gradient): for a product of at least ``_TIME_MACS``
   multiply-adds on the CPU it times, once per process and shape, the product
@@ -85,7 +90,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
-from ._losses import Loss, SquaredError
+from ._losses import Loss, SoftmaxCrossEntropy, SquaredError
 from ._objective import Objective
 
 #: hidden activations: in place (the training path's buffers) and differentiable
@@ -204,6 +209,8 @@ class _Plan:
     out_Wb: torch.Tensor  # [W_L; b_L]
     U: torch.Tensor  # Z (n·K numbers) then xs, in one buffer
     Z: torch.Tensor  # the output, (n, K), row- or column-major
+    ZT: torch.Tensor  # Zᵀ (K, n), contiguous where Z is column-major
+    Vt: torch.Tensor | None  # the inlined softmax's −s ⊙ Yᵀ / n, (K, n)
     Zflat: torch.Tensor  # Z's numbers as a vector
     xs: torch.Tensor  # √(c/2) x ⊙ mask, c = α / (weight_scale · n)
     mask: torch.Tensor  # 1 on the weights, 0 on the intercepts
@@ -270,6 +277,7 @@ class MLPObjective(Objective):
         self._dact = _DERIVATIVES[self.activation]
         self._relu = self.activation == "relu"
         self._squared = type(self.loss) is SquaredError
+        self._softmax = type(self.loss) is SoftmaxCrossEntropy and self.layer_sizes[-1] > 1
         self._addcmul = self.layer_sizes[0] == 1  # one input feature: b + X w
         self._clear_caches()
 
@@ -398,6 +406,20 @@ class MLPObjective(Objective):
             # rest of ∂F/∂Z = (Z − Y) / nK is folded into alpha_t = 1 / (nKt) and row_t
             u = p.U if penalised else p.Zflat
             v, delta, scale, row = u, Z, p.alpha_t, p.row_t
+        elif self._softmax:
+            # on Zᵀ (K, n), stored contiguous: log-softmax over dim 0 is ~15x faster
+            # than over dim 1 of (n, K); F = log pᵀ · V with V = −s ⊙ Yᵀ / n, and
+            # n δ_L = s ⊙ (p − Y) = s ⊙ p + n V, transposed back to (n, K)
+            u, v = torch.log_softmax(p.ZT, 0), p.Vt
+            torch.mul(data.Y.T, -p.inv_n, out=v)
+            dT = u.exp()
+            if sw is not None:
+                v.mul_(sw)
+                dT.mul_(sw)
+            delta = dT.add_(v, alpha=n).T
+            u, v, scale, row = u.view(-1), v.view(-1), p.inv_n, p.row_n
+            if penalised and sw is None:
+                extra = p.xs.dot(p.xs)
         else:
             u, delta = self.loss.value_and_derivative(Z, data.Y)
             scale, row = p.inv_n, p.row_n
@@ -458,8 +480,8 @@ class MLPObjective(Objective):
         self._bufs = {}  # (batch size, dtype, device) -> buffers
 
     def __getstate__(self):
-        derived = ("_act_", "_dact", "_relu", "_squared", "_addcmul", "_xv", "_gv", "_plans",
-                   "_xplans", "_bufs")
+        derived = ("_act_", "_dact", "_relu", "_squared", "_softmax", "_addcmul", "_xv", "_gv",
+                   "_plans", "_xplans", "_bufs")
         return {k: v for k, v in self.__dict__.items() if k not in derived}
 
     def __setstate__(self, state):
@@ -521,15 +543,18 @@ class MLPObjective(Objective):
         W, Wb, b0, mask = self._xv[2]
         A, D, U, cached = self._buffers(n, x)
         # A[l]: views of the buffer of A_{l+1}: (A [n, h], [A, 1]ᵀ, [A, 1])
-        z_t = L > 1 and _prefer_transposed(n, *Wb[-1].shape, False, False, False, x)
+        # Z column-major: the faster product, or the inlined softmax's Zᵀ
+        z_t = self._softmax or L > 1 and _prefer_transposed(n, *Wb[-1].shape, False, False,
+                                                            False, x)
         Z = U[: n * K].view(K, n).T if z_t else U[: n * K].view(n, K)
-        inline = data.sw is None and L > 1 and self._squared  # δ_L is Z itself
-        backward = tuple((l, self._grad_temp(n, l, inline and z_t and l == L - 1, x),
+        # δ_L column-major: the inlined squared error's Z, or the inlined softmax's
+        delta_t = self._softmax or z_t and data.sw is None and L > 1 and self._squared
+        backward = tuple((l, self._grad_temp(n, l, delta_t and l == L - 1, x),
                           (A[l - 1][1], W[l].T, A[l - 1][0], D[l - 1]))
                          for l in range(L - 1, 0, -1))
         dense = not isinstance(data.X, SparseRows)
         gW0_t = dense and _prefer_transposed(self.layer_sizes[0], n, self.layer_sizes[1],
-                                             True, False, True, x)
+                                             True, delta_t and L == 1, True, x)
         # the penalty c = α / S, S = weight_scale · n: x ⊙ mask_s = √(c/2) x ⊙ mask
         c = self.alpha / (weight_scale * n)
         t = math.sqrt(0.5 / (n * K))
@@ -538,7 +563,8 @@ class MLPObjective(Objective):
         xplan = _Plan(
             W0=W[0], b0=b0, A1=None if L == 1 else A[0][0],
             hidden=tuple(_Forward(A[l - 1][2], Wb[l], A[l][0]) for l in range(1, L - 1)),
-            out_Ab=None if L == 1 else A[L - 2][2], out_Wb=Wb[-1], U=U, Z=Z,
+            out_Ab=None if L == 1 else A[L - 2][2], out_Wb=Wb[-1], U=U, Z=Z, ZT=Z.T,
+            Vt=torch.empty(K, n, **opts) if self._softmax else None,
             Zflat=U[: n * K], xs=U[n * K:], mask=mask, mask_s=mask * math.sqrt(0.5 * c),
             pen_beta=math.sqrt(2.0 * c), P0=U[n * K: n * K + W[0].numel()].view(W[0].shape),
             t=t, alpha_t=1.0 / (n * K * t),
@@ -555,8 +581,7 @@ class MLPObjective(Objective):
                    ) -> torch.Tensor | None:
         """A column-major temp for layer ``layer``'s gradient block, or ``None`` (direct).
 
-        ``delta_t``: δ of that layer is stored column-major (the inlined squared
-        error's Z).
+        ``delta_t``: δ of that layer is stored column-major (the inlined losses').
         """
         fan_in, fan_out = self.layer_sizes[layer], self.layer_sizes[layer + 1]
         if not _prefer_transposed(fan_in + 1, n, fan_out, True, delta_t, True, x):

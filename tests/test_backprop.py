@@ -11,7 +11,7 @@ from sklearn.neural_network import MLPRegressor
 
 from skopt_nn import _mlp_objective
 from skopt_nn._data import Dataset, SparseRows
-from skopt_nn._losses import LOSSES, SquaredError
+from skopt_nn._losses import LOSSES, SoftmaxCrossEntropy, SquaredError
 from skopt_nn._mlp_objective import MLPObjective
 from skopt_nn._objective import Objective
 
@@ -104,6 +104,26 @@ def test_inlined_squared_error_equals_loss_object(alpha):
     data = _data(SquaredError(), 3, False, rng)
     fast = MLPObjective((D, 7, 3), "relu", SquaredError(), alpha)
     slow = MLPObjective((D, 7, 3), "relu", Squared(), alpha)
+    x = fast.init_params(0, torch.float64)
+    F1, g1 = _value_grad(fast, x, data)
+    F2, g2 = _value_grad(slow, x, data)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(F1, F2, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("hidden", [(), (7,)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("alpha", [0.0, 0.4])
+def test_inlined_softmax_equals_loss_object(alpha, weighted, hidden):
+    """The training path inlines the softmax cross-entropy on Zᵀ; a subclass takes the Loss."""
+
+    class Softmax(SoftmaxCrossEntropy):
+        pass
+
+    rng = np.random.default_rng(2)
+    data = _data(SoftmaxCrossEntropy(), 4, weighted, rng)
+    fast = MLPObjective((D, *hidden, 4), "tanh", SoftmaxCrossEntropy(), alpha)
+    slow = MLPObjective((D, *hidden, 4), "tanh", Softmax(), alpha)
     x = fast.init_params(0, torch.float64)
     F1, g1 = _value_grad(fast, x, data)
     F2, g2 = _value_grad(slow, x, data)
