@@ -39,14 +39,15 @@ fast the BLAS runs one depends on the layout of its operands.
   matrix and keeps each hidden activation in a buffer ``[A_l, 1]`` whose last
   column is ones: a layer's forward product ``[A_{l-1}, 1] [W_l; b_l]`` and its
   whole gradient block ``[∇W_l; ∇b_l] = [A_{l-1}, 1]ᵀ δ_l`` are one product
-  each, written in place (the ``addmm_`` method with ``beta=0``, cheaper to call
-  than ``mm(..., out=)``) into the buffer and into the flat gradient; σ and σ'
-  run in place on the buffers (σ' on δ's own buffer, through the aten
-  ``*_backward`` kernels called without their Python wrapper);
+  each, written in place (``addmm_``, ``beta=0`` where nothing is added) into
+  the buffer and into the flat gradient; σ and σ' run in place on the buffers
+  (σ' on δ's own buffer, through the aten ``*_backward`` kernels called without
+  their Python ``OpOverload`` wrapper);
 * folds δ_L's 1/n and the penalty's gradient into those products: with a
   penalty, g first receives √(c/2)·x ⊙ mask (c = α/S, the mask zero on the
   intercepts) and each product is ``addmm_([A, 1]ᵀ, δ, beta=√(2c), alpha=1/n)``
-  on g's block;
+  on g's block (with sample weights S is a tensor, and c·x ⊙ mask is added
+  after the products);
 * inlines the squared error, the regression loss: the output product is
   ``addmm(Y, [A, 1], [W; b], beta=-t, alpha=t) = t(Z − Y)`` with t = √(1/2nK),
   and it lies next to √(c/2)·x ⊙ mask in one buffer, so F is one ``dot`` of that
@@ -56,21 +57,24 @@ fast the BLAS runs one depends on the layout of its operands.
   over dim 0 (for 256×10, 3 µs against 40 µs over dim 1 of ``(n, K)``); F is one
   ``dot`` of log pᵀ with −Yᵀ/n and δ_L = p − Y, transposed back (the other losses
   go through their :class:`Loss` object);
-* chooses, per shape, the layout of the products whose result is narrow (the
-  output layer's Z and gradient): for a product of at least ``_TIME_MACS``
-  multiply-adds on the CPU it times, once per process and shape, the product
-  into a row-major result against the same product into a column-major one
-  (then copied into g for a gradient block) and keeps the second where it is
-  clearly faster (MKL on this project's machines: a 256×257 by 257×10 product
-  into a row-major result is 3-4× slower than into a column-major one).  The
-  choice is cached for the process, so fits in one process run the same
-  arithmetic; smaller products, and other devices, keep the row-major layout;
+* chooses, per shape, the layout of the output product Z (the softmax's is
+  always column-major) and of each gradient block (dense X): for a product of
+  at least ``_TIME_MACS`` multiply-adds on the CPU it times, once per process
+  and shape, the product into a row-major result against the same product into
+  a column-major one (for a gradient block, a temp then copied or added into
+  g) and keeps the second where it is clearly faster.  It matters for narrow
+  results: with MKL on this project's 2-core AMD EPYC, a 256×257 by 257×10
+  product takes ~120 µs into a row-major result and ~30 µs into a column-major
+  one, the 257×256 by 256×10 gradient block ~105 µs against ~30 µs; square
+  products run at the same speed either way.  The choice is cached for the
+  process, so fits in one process run the same arithmetic; smaller products,
+  and other devices, keep the row-major layout;
 * runs in inference mode, which skips autograd's dispatch; only F, the last
   ``dot``, is formed outside it, as a normal tensor;
 * caches the views of ``x`` and ``g`` (of the last vectors seen) and, per batch
   size, the buffers and what each layer multiplies (its :class:`_Plan`), so a
-  step builds no view but ``Xᵀ`` (and, with the squared error, allocates only
-  scalars).
+  step builds few views (``Xᵀ``; with the softmax, ``Yᵀ`` and δ_L's transpose)
+  and, with the squared error, allocates only scalars.
 
 :meth:`MLPObjective.value` and :meth:`MLPObjective.decision` are plain
 differentiable forward passes; the tests compare ``value_grad`` with
