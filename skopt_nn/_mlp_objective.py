@@ -29,29 +29,52 @@ unweighted); the intercepts are not penalised.  Backpropagation (δ_l = ∂F/∂
 Parameters are laid out as scikit-learn's ``coefs_``/``intercepts_``: for each
 layer ``W_l.ravel()`` (shape ``(fan_in, fan_out)``, row-major) then ``b_l``.
 
-Speed.  For the lecture's tiny networks a step is two dozen torch calls on
-tensors of a few hundred numbers, so its cost is the number of calls (2-3 µs
-each), not their arithmetic.  :meth:`MLPObjective.value_grad` therefore
+Speed.  For the lecture's tiny networks a step is about twenty torch calls on
+tensors of a few hundred numbers, so its cost is the number of calls (1-2 µs
+each), not their arithmetic; for wide layers it is the matrix products, and how
+fast the BLAS runs one depends on the layout of its operands.
+:meth:`MLPObjective.value_grad` therefore
 
 * reads each block ``[W_l; b_l]`` of the flat vector as one ``(fan_in+1, fan_out)``
   matrix and keeps each hidden activation in a buffer ``[A_l, 1]`` whose last
   column is ones: a layer's forward product ``[A_{l-1}, 1] [W_l; b_l]`` and its
-  whole gradient block ``[∇W_l; ∇b_l] = [A_{l-1}, 1]ᵀ δ_l`` are one
-  ``mm``/``addmm`` each, written in place (``out=``) into the buffer and into the
-  flat gradient; σ and σ' run in place on the buffers (σ' on δ's own buffer);
-* folds δ_L's 1/n and the penalty's gradient into those products:
-  ``addmm(P_l, [A, 1]ᵀ, δ, beta=√(2c), alpha=1/n)`` with P_l the block of
-  √(c/2)·x ⊙ mask (zero on the bias row), c = α/S (large networks, where addmm
-  would first copy P_l, add √(2c)·P once instead);
+  whole gradient block ``[∇W_l; ∇b_l] = [A_{l-1}, 1]ᵀ δ_l`` are one product
+  each, written in place (``addmm_``, ``beta=0`` where nothing is added) into
+  the buffer and into the flat gradient; σ and σ' run in place on the buffers
+  (σ' on δ's own buffer, through the aten ``*_backward`` kernels called without
+  their Python ``OpOverload`` wrapper);
+* folds δ_L's 1/n and the penalty's gradient into those products: with a
+  penalty, g first receives √(c/2)·x ⊙ mask (c = α/S, the mask zero on the
+  intercepts) and each product is ``addmm_([A, 1]ᵀ, δ, beta=√(2c), alpha=1/n)``
+  on g's block (with sample weights S is a tensor, and c·x ⊙ mask is added
+  after the products);
 * inlines the squared error, the regression loss: the output product is
   ``addmm(Y, [A, 1], [W; b], beta=-t, alpha=t) = t(Z − Y)`` with t = √(1/2nK),
   and it lies next to √(c/2)·x ⊙ mask in one buffer, so F is one ``dot`` of that
-  buffer with itself (the other losses go through their :class:`Loss` object);
-* runs in inference mode, which skips autograd's dispatch (a tenth of a tiny
-  step); only F, the last ``dot``, is formed outside it, as a normal tensor;
+  buffer with itself;
+* inlines the softmax cross-entropy, the multi-class loss, on Zᵀ: Z is kept
+  column-major, so Zᵀ is a contiguous ``(K, n)`` matrix and its log-softmax runs
+  over dim 0 (for 256×10, 3 µs against 40 µs over dim 1 of ``(n, K)``); F is one
+  ``dot`` of log pᵀ with −Yᵀ/n and δ_L = p − Y, transposed back (the other losses
+  go through their :class:`Loss` object);
+* chooses, per shape, the layout of the output product Z (the softmax's is
+  always column-major) and of each gradient block (dense X): for a product of
+  at least ``_TIME_MACS`` multiply-adds on the CPU it times, once per process
+  and shape, the product into a row-major result against the same product into
+  a column-major one (for a gradient block, a temp then copied or added into
+  g) and keeps the second where it is clearly faster.  It matters for narrow
+  results: with MKL on this project's 2-core AMD EPYC, a 256×257 by 257×10
+  product takes ~120 µs into a row-major result and ~30 µs into a column-major
+  one, the 257×256 by 256×10 gradient block ~105 µs against ~30 µs; square
+  products run at the same speed either way.  The choice is cached for the
+  process, so fits in one process run the same arithmetic; smaller products,
+  and other devices, keep the row-major layout;
+* runs in inference mode, which skips autograd's dispatch; only F, the last
+  ``dot``, is formed outside it, as a normal tensor;
 * caches the views of ``x`` and ``g`` (of the last vectors seen) and, per batch
-  size, the buffers and the list of what each layer multiplies (its "plan"), so
-  a step builds no view (and, with the squared error, allocates only scalars).
+  size, the buffers and what each layer multiplies (its :class:`_Plan`), so a
+  step builds few views (``Xᵀ``; with the softmax, ``Yᵀ`` and δ_L's transpose)
+  and, with the squared error, allocates only scalars.
 
 :meth:`MLPObjective.value` and :meth:`MLPObjective.decision` are plain
 differentiable forward passes; the tests compare ``value_grad`` with
@@ -61,28 +84,38 @@ differentiable forward passes; the tests compare ``value_grad`` with
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
-from ._losses import Loss, SquaredError
+from ._losses import Loss, SoftmaxCrossEntropy, SquaredError
+from ._objective import Objective
 
 #: hidden activations: in place (the training path's buffers) and differentiable
-_ACTIVATIONS_ = {"identity": None, "logistic": torch.sigmoid_, "tanh": torch.tanh_,
-                 "relu": torch.relu_}
+_ACTIVATIONS_ = {"identity": None, "logistic": torch.Tensor.sigmoid_,
+                 "tanh": torch.Tensor.tanh_, "relu": torch.Tensor.relu_}
 _ACTIVATIONS = {"identity": None, "logistic": torch.sigmoid, "tanh": torch.tanh,
                 "relu": torch.relu}
 
+
+def _raw(op):
+    """An aten overload's C++ callable without the Python ``OpOverload`` wrapper."""
+    return getattr(op, "_op", op)
+
+
 #: grad ⊙ σ'(z) from the activation's output a = σ(z), one op each
 #: (their out= forms, called with grad_input=grad: in place)
-_THRESHOLD_BACKWARD = torch.ops.aten.threshold_backward.grad_input  # grad ⊙ 1[a > 0]
+_THRESHOLD_BACKWARD = _raw(torch.ops.aten.threshold_backward.grad_input)  # grad ⊙ 1[a > 0]
 _DERIVATIVES = {
     "identity": None,
-    "logistic": torch.ops.aten.sigmoid_backward.grad_input,  # grad ⊙ a(1 − a)
-    "tanh": torch.ops.aten.tanh_backward.grad_input,  # grad ⊙ (1 − a²)
+    "logistic": _raw(torch.ops.aten.sigmoid_backward.grad_input),  # grad ⊙ a(1 − a)
+    "tanh": _raw(torch.ops.aten.tanh_backward.grad_input),  # grad ⊙ (1 − a²)
     "relu": None,  # _THRESHOLD_BACKWARD(grad, a, 0, grad_input=grad), called directly
 }
 
@@ -92,13 +125,119 @@ _INFERENCE_MODE = getattr(torch._C, "_InferenceMode", torch.inference_mode)
 
 #: buffers are kept between calls for batches up to this size (bytes)
 _CACHE_BYTES = 8 << 20
-#: the penalty's gradient is folded into the layers' products up to this many parameters
-_FOLD_PARAMS = 1 << 14
 #: at most this many batch sizes are cached
 _MAX_PLANS = 4
+#: products of at least this many multiply-adds (on the CPU) have their layout timed
+_TIME_MACS = 1 << 16
+#: the column-major layout is kept where it takes at most this share of the row-major time
+_LAYOUT_MARGIN = 0.8
+#: (m, k, n, Aᵀ stored, B stored transposed, copied, dtype) -> column-major result faster
+_LAYOUTS: dict[tuple, bool] = {}
 
 
-class MLPObjective:
+def _matrix(rows: int, cols: int, transposed: bool, dtype: torch.dtype) -> torch.Tensor:
+    """A (rows, cols) CPU matrix, row-major or (``transposed``) column-major."""
+    shape = (cols, rows) if transposed else (rows, cols)
+    M = torch.full(shape, 0.5, dtype=dtype)
+    return M.T if transposed else M
+
+
+def _best_time(fn, reps: int = 5) -> float:
+    fn()
+    best = math.inf
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _prefer_transposed(m: int, k: int, n: int, a_t: bool, b_t: bool, copy: bool,
+                       x: torch.Tensor) -> bool:
+    """Whether ``C = A B`` (``m×k`` by ``k×n``) runs clearly faster into a column-major C.
+
+    ``a_t``/``b_t``: A and B are stored column-major; ``copy``: the column-major
+    result must then be copied into a row-major one (a gradient block of g).
+    Timed once per process and shape on the CPU, for products of at least
+    ``_TIME_MACS`` multiply-adds; otherwise (and on other devices) ``False``.
+    """
+    if x.device.type != "cpu" or m * k * n < _TIME_MACS:
+        return False
+    key = (m, k, n, a_t, b_t, copy, x.dtype)
+    hit = _LAYOUTS.get(key)
+    if hit is None:
+        A, B = _matrix(m, k, a_t, x.dtype), _matrix(k, n, b_t, x.dtype)
+        C, Ct = _matrix(m, n, False, x.dtype), _matrix(m, n, True, x.dtype)
+
+        def transposed():
+            Ct.addmm_(A, B, beta=0.0)
+            if copy:
+                C.copy_(Ct)
+
+        with torch.inference_mode():
+            row = _best_time(lambda: C.addmm_(A, B, beta=0.0))
+            col = _best_time(transposed)
+            row = min(row, _best_time(lambda: C.addmm_(A, B, beta=0.0)))
+        hit = _LAYOUTS[key] = col <= _LAYOUT_MARGIN * row
+    return hit
+
+
+class _Forward(NamedTuple):
+    """A hidden layer after the first: ``A_out = σ([A_{l-1}, 1] [W_l; b_l])``."""
+
+    Ab_in: torch.Tensor  # [A_{l-1}, 1]
+    Wb: torch.Tensor  # [W_l; b_l], a view of x
+    A_out: torch.Tensor  # A_l, a view of its buffer [A_l, 1]
+
+
+class _Backward(NamedTuple):
+    """A layer l ≥ 2, from the output down: its gradient block and δ_{l-1}."""
+
+    gWb: torch.Tensor  # where [A_{l-1}, 1]ᵀ δ_l is written: g's block, or a column-major temp
+    dst: torch.Tensor | None  # g's block when gWb is the temp (it is copied or added there)
+    AbT: torch.Tensor  # [A_{l-1}, 1]ᵀ
+    WT: torch.Tensor  # W_lᵀ
+    A_in: torch.Tensor  # A_{l-1} (σ' is read off it)
+    D: torch.Tensor  # the buffer of δ_{l-1}
+
+
+@dataclass(slots=True, eq=False)
+class _Plan:
+    """What a step on one batch size multiplies, for the current x (and g)."""
+
+    W0: torch.Tensor  # W_1
+    b0: torch.Tensor  # b_1
+    A1: torch.Tensor | None  # A_1 (None: no hidden layer, the first product is Z)
+    hidden: tuple[_Forward, ...]
+    out_Ab: torch.Tensor | None  # [A_{L-1}, 1]
+    out_Wb: torch.Tensor  # [W_L; b_L]
+    U: torch.Tensor  # Z (n·K numbers) then xs, in one buffer
+    Z: torch.Tensor  # the output, (n, K), row- or column-major
+    ZT: torch.Tensor  # Zᵀ (K, n), contiguous where Z is column-major
+    Vt: torch.Tensor | None  # the inlined softmax's −s ⊙ Yᵀ / n, (K, n)
+    Zflat: torch.Tensor  # Z's numbers as a vector
+    xs: torch.Tensor  # √(c/2) x ⊙ mask, c = α / (weight_scale · n)
+    mask: torch.Tensor  # 1 on the weights, 0 on the intercepts
+    mask_s: torch.Tensor  # √(c/2) · mask
+    pen_beta: float  # √(2c): √(2c) · √(c/2) W = c W
+    P0: torch.Tensor  # √(c/2) W_1, the block of xs
+    t: float  # √(1 / 2nK): the inlined squared error's t(Z − Y)
+    alpha_t: float  # 1 / (nKt): ∂F/∂Z = alpha_t · t(Z − Y)
+    row_t: torch.Tensor  # (1, n) of alpha_t: ∇b_1 = row_t δ_1
+    inv_n: float
+    row_n: torch.Tensor  # (1, n) of 1/n
+    vec_n: torch.Tensor  # (n,) of 1/n: F = u · vec_n
+    cached: bool  # the buffers are kept (the plan may be)
+    # the layers' products on δ, from the output down, as (layer, _Backward without g)
+    # in the part without g; with g's views in the full plan
+    backward: tuple = ()
+    gW0: torch.Tensor | None = None  # ∇W_1 (g's view, or a column-major temp)
+    gW0_dst: torch.Tensor | None = None  # g's ∇W_1 where gW0 is the temp
+    gb0: torch.Tensor | None = None  # ∇b_1, a (1, h_1) row of g
+    gW0_t: bool = False  # ∇W_1 goes through a column-major temp
+
+
+class MLPObjective(Objective):
     """Loss and gradient (explicit backpropagation) of a multilayer perceptron.
 
     Parameters
@@ -137,11 +276,13 @@ class MLPObjective:
         self._set_derived()
 
     def _set_derived(self):
-        """What the training path looks up once: σ, σ', the inlined loss; no caches."""
+        """What the training path looks up once: σ, σ', the inlined loss...; no caches."""
         self._act_ = _ACTIVATIONS_[self.activation]
         self._dact = _DERIVATIVES[self.activation]
         self._relu = self.activation == "relu"
         self._squared = type(self.loss) is SquaredError
+        self._softmax = type(self.loss) is SoftmaxCrossEntropy and self.layer_sizes[-1] > 1
+        self._addcmul = self.layer_sizes[0] == 1  # one input feature: b + X w
         self._clear_caches()
 
     # -- layout and initialisation -------------------------------------------------------
@@ -204,8 +345,8 @@ class MLPObjective:
     def value_grad(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> torch.Tensor:
         """F(x) on ``data`` as a 0-dim tensor; writes ∇F(x) into ``g`` (``x``'s layout).
 
-        The products run in inference mode (it skips autograd's bookkeeping, about
-        a tenth of a tiny network's step); F, formed after it, is a normal tensor.
+        The products run in inference mode (it skips autograd's bookkeeping); F,
+        formed after it, is a normal tensor.
         """
         if x.requires_grad:
             x = x.detach()
@@ -215,7 +356,7 @@ class MLPObjective:
             u, v, extra = self._backprop(x, data, g)
         finally:
             guard.__exit__(None, None, None)
-        F = torch.dot(u, v)  # F = u·v (+ extra), as a normal tensor
+        F = u.dot(v)  # F = u·v (+ extra), as a normal tensor
         return F if extra is None else F + extra
 
     def _backprop(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> tuple:
@@ -227,103 +368,124 @@ class MLPObjective:
         if xv is None or gv is None or x is not xv[0] or g is not gv[0] or \
                 x.data_ptr() != xv[1] or g.data_ptr() != gv[1]:
             self._set_vectors(x, g)
-        plan = self._plans.get((n, data.weight_scale))
-        if plan is None:
-            plan = self._make_plan(n, data.weight_scale, x)
-        (W0, b0, A1, hidden, out_Ab, out_Wb, P0, U, Z, Zflat, xs, mask_s, mask, pen_beta,
-         fold, t, alpha_t, row_t, inv_n, row_n, vec_n, backward, gW0, gb0) = plan
+        p = self._plans.get((n, data.weight_scale))
+        if p is None:
+            p = self._make_plan(n, data.weight_scale, x, data)
         act_ = self._act_
         penalised = self.alpha != 0.0
         # the squared error inlined (below); otherwise the Loss object
-        inline = sw is None and A1 is not None and self._squared
+        inline = sw is None and p.A1 is not None and self._squared
+        Z = p.Z
 
         # forward (Eq. 9): A_l = σ([A_{l-1}, 1] [W_l; b_l]), kept as [A_l, 1]
-        if A1 is None:  # no hidden layer
-            if sparse:
-                torch.add(matmul(X, W0), b0, out=Z)
-            else:
-                torch.addmm(b0, X, W0, out=Z)
+        first = Z if p.A1 is None else p.A1
+        if sparse:
+            torch.add(matmul(X, p.W0), p.b0, out=first)
+        elif self._addcmul:  # one input feature: b + X w, cheaper than addmm
+            torch.addcmul(p.b0, X, p.W0, out=first)
         else:
-            if sparse:
-                torch.add(matmul(X, W0), b0, out=A1)
-            else:
-                torch.addmm(b0, X, W0, out=A1)
+            torch.addmm(p.b0, X, p.W0, out=first)
+        if p.A1 is not None:
             if act_ is not None:
-                act_(A1)
-            for Ab_in, Wb, A_out in hidden:
-                torch.mm(Ab_in, Wb, out=A_out)  # Z_l = [A_{l-1}, 1] [W_l; b_l]
+                act_(first)
+            for Ab_in, Wb, A_out in p.hidden:
+                A_out.addmm_(Ab_in, Wb, beta=0.0)  # Z_l = [A_{l-1}, 1] [W_l; b_l]
                 if act_ is not None:
                     act_(A_out)
             if inline:  # t (Z − Y), t = √(1/2nK)
-                torch.addmm(data.Y, out_Ab, out_Wb, beta=-t, alpha=t, out=Z)
+                torch.addmm(data.Y, p.out_Ab, p.out_Wb, beta=-p.t, alpha=p.t, out=Z)
             else:
-                torch.mm(out_Ab, out_Wb, out=Z)
+                Z.addmm_(p.out_Ab, p.out_Wb, beta=0.0)
 
-        # the value and the output δ (Eq. 11); the penalty's term is √(c/2) x ⊙ mask
+        # the value and the output δ (Eq. 11); the penalty's term is √(c/2) x ⊙ mask,
+        # copied into g first: the products add their part to √(2c) times it (beta)
         extra = None
+        beta = 0.0
         if penalised and sw is None:
-            torch.mul(x, mask_s, out=xs)
-        else:
-            pen_beta = 0.0
+            torch.mul(x, p.mask_s, out=p.xs)
+            g.copy_(p.xs)
+            beta = p.pen_beta
         if inline:
             # F = ½ Σ (Z − Y)² / nK (+ ‖√(c/2) x ⊙ mask‖²) = U·U; δ = t (Z − Y), the
             # rest of ∂F/∂Z = (Z − Y) / nK is folded into alpha_t = 1 / (nKt) and row_t
-            u = U if penalised else Zflat
-            v, delta, scale, row = u, Z, alpha_t, row_t
+            u = p.U if penalised else p.Zflat
+            v, delta, scale, row = u, Z, p.alpha_t, p.row_t
+        elif self._softmax:
+            # on Zᵀ (K, n), stored contiguous: log-softmax over dim 0 is ~15x faster
+            # than over dim 1 of (n, K); F = log pᵀ · V with V = −s ⊙ Yᵀ / n, and
+            # n δ_L = s ⊙ (p − Y) = s ⊙ p + n V, transposed back to (n, K)
+            u, v = torch.log_softmax(p.ZT, 0), p.Vt
+            torch.mul(data.Y.T, -p.inv_n, out=v)
+            dT = u.exp()
+            if sw is not None:
+                v.mul_(sw)
+                dT.mul_(sw)
+            delta = dT.add_(v, alpha=n).T
+            u, v, scale, row = u.view(-1), v.view(-1), p.inv_n, p.row_n
+            if penalised and sw is None:
+                extra = p.xs.dot(p.xs)
         else:
             u, delta = self.loss.value_and_derivative(Z, data.Y)
-            scale, row = inv_n, row_n
+            scale, row = p.inv_n, p.row_n
             if sw is None:
-                v = vec_n
+                v = p.vec_n
                 if penalised:
-                    extra = torch.dot(xs, xs)
+                    extra = p.xs.dot(p.xs)
             else:
-                v = sw * inv_n
+                v = sw * p.inv_n
                 delta = delta * sw.unsqueeze(1)
 
         # backward (Eq. 10-13): [∇W_l; ∇b_l] = [A_{l-1}, 1]ᵀ δ_l + c [W_l; 0],
-        # δ_{l-1} = σ'(Z_{l-1}) ⊙ (δ_l W_lᵀ)
-        # (σ' in place on δ's buffer D; the penalty folded into the products, or for
-        # large networks, where addmm would copy P first, added once at the end)
-        pen_in, pen_after = (pen_beta, 0.0) if fold else (0.0, pen_beta)
+        # δ_{l-1} = σ'(Z_{l-1}) ⊙ (δ_l W_lᵀ) (σ' in place on δ's buffer D); a block
+        # with a column-major temp is written there, then copied (or added) into g
         dact = self._dact
-        if self._relu:
-            for gWb, P, AbT_in, WT, A_in, D in backward:
-                torch.addmm(P, AbT_in, delta, beta=pen_in, alpha=scale, out=gWb)
-                delta = _THRESHOLD_BACKWARD(torch.mm(delta, WT, out=D), A_in, 0, grad_input=D)
-        else:
-            for gWb, P, AbT_in, WT, A_in, D in backward:
-                torch.addmm(P, AbT_in, delta, beta=pen_in, alpha=scale, out=gWb)
-                delta = torch.mm(delta, WT, out=D)
-                if dact is not None:
-                    dact(D, A_in, grad_input=D)
+        relu = self._relu
+        for gWb, dst, AbT, WT, A_in, D in p.backward:
+            if dst is None:
+                gWb.addmm_(AbT, delta, beta=beta, alpha=scale)
+            else:
+                gWb.addmm_(AbT, delta, beta=0.0, alpha=scale)
+                if beta:
+                    torch.add(gWb, dst, alpha=beta, out=dst)
+                else:
+                    dst.copy_(gWb)
+            delta = D.addmm_(delta, WT, beta=0.0)
+            if relu:
+                _THRESHOLD_BACKWARD(delta, A_in, 0, grad_input=delta)
+            elif dact is not None:
+                dact(delta, A_in, grad_input=delta)
+        gW0 = p.gW0
         if sparse:
             torch.mul(tmatmul(X, delta), scale, out=gW0)
-            if pen_in:
-                gW0.add_(P0, alpha=pen_in)
+            if beta:
+                gW0.add_(p.P0, alpha=beta)
+        elif p.gW0_t:
+            gW0.addmm_(X.T, delta, beta=0.0, alpha=scale)
+            if beta:
+                torch.add(gW0, p.gW0_dst, alpha=beta, out=p.gW0_dst)
+            else:
+                p.gW0_dst.copy_(gW0)
         else:
-            torch.addmm(P0, X.T, delta, beta=pen_in, alpha=scale, out=gW0)
-        torch.mm(row, delta, out=gb0)  # 1ᵀ δ_1
-        if pen_after:
-            g.add_(xs, alpha=pen_after)
+            gW0.addmm_(X.T, delta, beta=beta, alpha=scale)
+        p.gb0.addmm_(row, delta, beta=0.0)  # 1ᵀ δ_1 (the mask left it 0)
 
         if penalised and sw is not None:  # S = weight_scale · Σ s, a tensor here
-            xm = x * mask
+            xm = x * p.mask
             c = self.alpha / (data.weight_scale * sw.sum())
-            extra = 0.5 * c * torch.dot(xm, xm)
+            extra = 0.5 * c * xm.dot(xm)
             g.addcmul_(xm, c)
         return u, v, extra
 
     # -- the training path's views and buffers -----------------------------------------------
     def _clear_caches(self):
         self._xv = self._gv = None  # (x, x.data_ptr(), views of x); the same for g
-        self._plans = {}  # (batch size, weight_scale) -> plan, for the current x and g
+        self._plans = {}  # (batch size, weight_scale) -> _Plan, for the current x and g
         self._xplans = {}  # the same, its part without g, for the current x
         self._bufs = {}  # (batch size, dtype, device) -> buffers
 
     def __getstate__(self):
-        derived = ("_act_", "_dact", "_relu", "_squared", "_xv", "_gv", "_plans", "_xplans",
-                   "_bufs")
+        derived = ("_act_", "_dact", "_relu", "_squared", "_softmax", "_addcmul", "_xv", "_gv",
+                   "_plans", "_xplans", "_bufs")
         return {k: v for k, v in self.__dict__.items() if k not in derived}
 
     def __setstate__(self, state):
@@ -356,7 +518,7 @@ class MLPObjective:
                for start, _, end, fan_in, fan_out in self._layers]
         return gWb, gWb[0][:-1], gWb[0][-1:]
 
-    def _make_plan(self, n: int, weight_scale: float, x: torch.Tensor) -> tuple:
+    def _make_plan(self, n: int, weight_scale: float, x: torch.Tensor, data: Dataset) -> _Plan:
         """What a step on ``n`` rows multiplies, for the current x and g.
 
         Its part without g is kept per x (a full-batch method hands a new g each
@@ -365,50 +527,70 @@ class MLPObjective:
         key = (n, weight_scale)
         xplan = self._xplans.get(key)
         if xplan is None:
-            xplan = self._make_xplan(n, weight_scale, x)
-        backward_x, cached = xplan[-2:]
+            xplan = self._make_xplan(n, weight_scale, x, data)
         gWb, gW0, gb0 = self._gv[2]
-        backward = [(gWb[l], *rest) for l, rest in backward_x]
-        plan = (*xplan[:-2], backward, gW0, gb0)
-        if cached:
+        backward = tuple(_Backward(gWb[l], None, *rest) if temp is None else
+                         _Backward(temp, gWb[l], *rest) for l, temp, rest in xplan.backward)
+        if xplan.gW0_t:
+            plan = replace(xplan, backward=backward, gW0_dst=gW0, gb0=gb0)
+        else:
+            plan = replace(xplan, backward=backward, gW0=gW0, gb0=gb0)
+        if plan.cached:
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
 
-    def _make_xplan(self, n: int, weight_scale: float, x: torch.Tensor) -> tuple:
+    def _make_xplan(self, n: int, weight_scale: float, x: torch.Tensor, data: Dataset
+                    ) -> _Plan:
         L, K = self.n_layers, self.layer_sizes[-1]
         W, Wb, b0, mask = self._xv[2]
         A, D, U, cached = self._buffers(n, x)
         # A[l]: views of the buffer of A_{l+1}: (A [n, h], [A, 1]ᵀ, [A, 1])
-        Z, xs = U[: n * K].view(n, K), U[n * K:]
-        P = [xs[start:end].view(fan_in + 1, fan_out)  # √(c/2) [W_l; 0]
-             for start, _, end, fan_in, fan_out in self._layers]
-        if L == 1:
-            A1 = out_Ab = None
-        else:
-            A1, out_Ab = A[0][0], A[L - 2][2]
-        hidden = [(A[l - 1][2], Wb[l], A[l][0]) for l in range(1, L - 1)]
-        backward = [(l, (P[l], A[l - 1][1], W[l].T, A[l - 1][0], D[l - 1]))
-                    for l in range(L - 1, 0, -1)]
-        # the penalty c = α / S, S = weight_scale · n: x ⊙ mask_s = √(c/2) x ⊙ mask,
-        # and √(2c) · √(c/2) W = c W
+        # Z column-major: the faster product, or the inlined softmax's Zᵀ
+        z_t = self._softmax or L > 1 and _prefer_transposed(n, *Wb[-1].shape, False, False,
+                                                            False, x)
+        Z = U[: n * K].view(K, n).T if z_t else U[: n * K].view(n, K)
+        # δ_L column-major: the inlined squared error's Z, or the inlined softmax's
+        delta_t = self._softmax or z_t and data.sw is None and L > 1 and self._squared
+        backward = tuple((l, self._grad_temp(n, l, delta_t and l == L - 1, x),
+                          (A[l - 1][1], W[l].T, A[l - 1][0], D[l - 1]))
+                         for l in range(L - 1, 0, -1))
+        dense = not isinstance(data.X, SparseRows)
+        gW0_t = dense and _prefer_transposed(self.layer_sizes[0], n, self.layer_sizes[1],
+                                             True, delta_t and L == 1, True, x)
+        # the penalty c = α / S, S = weight_scale · n: x ⊙ mask_s = √(c/2) x ⊙ mask
         c = self.alpha / (weight_scale * n)
-        mask_s = mask * math.sqrt(0.5 * c)
-        pen_beta = math.sqrt(2.0 * c)
         t = math.sqrt(0.5 / (n * K))
-        alpha_t = 1.0 / (n * K * t)
         opts = {"dtype": x.dtype, "device": x.device}
-        row_t = torch.full((1, n), alpha_t, **opts)
         row_n = torch.full((1, n), 1.0 / n, **opts)
-        xplan = (W[0], b0, A1, hidden, out_Ab, Wb[-1], P[0][:-1], U, Z, Z.view(-1), xs,
-                 mask_s, mask, pen_beta, self.n_params <= _FOLD_PARAMS, t, alpha_t, row_t,
-                 1.0 / n, row_n, row_n[0], backward, cached)
+        xplan = _Plan(
+            W0=W[0], b0=b0, A1=None if L == 1 else A[0][0],
+            hidden=tuple(_Forward(A[l - 1][2], Wb[l], A[l][0]) for l in range(1, L - 1)),
+            out_Ab=None if L == 1 else A[L - 2][2], out_Wb=Wb[-1], U=U, Z=Z, ZT=Z.T,
+            Vt=torch.empty(K, n, **opts) if self._softmax else None,
+            Zflat=U[: n * K], xs=U[n * K:], mask=mask, mask_s=mask * math.sqrt(0.5 * c),
+            pen_beta=math.sqrt(2.0 * c), P0=U[n * K: n * K + W[0].numel()].view(W[0].shape),
+            t=t, alpha_t=1.0 / (n * K * t),
+            row_t=torch.full((1, n), 1.0 / (n * K * t), **opts), inv_n=1.0 / n, row_n=row_n,
+            vec_n=row_n[0], cached=cached, backward=backward, gW0_t=gW0_t,
+            gW0=torch.empty(self.layer_sizes[1], self.layer_sizes[0], **opts).T if gW0_t else None)
         if cached:
             if len(self._xplans) >= _MAX_PLANS:
                 self._xplans.clear()
             self._xplans[n, weight_scale] = xplan
         return xplan
+
+    def _grad_temp(self, n: int, layer: int, delta_t: bool, x: torch.Tensor
+                   ) -> torch.Tensor | None:
+        """A column-major temp for layer ``layer``'s gradient block, or ``None`` (direct).
+
+        ``delta_t``: δ of that layer is stored column-major (the inlined losses').
+        """
+        fan_in, fan_out = self.layer_sizes[layer], self.layer_sizes[layer + 1]
+        if not _prefer_transposed(fan_in + 1, n, fan_out, True, delta_t, True, x):
+            return None
+        return torch.empty(fan_out, fan_in + 1, dtype=x.dtype, device=x.device).T
 
     def _buffers(self, n: int, x: torch.Tensor) -> tuple[list, list, torch.Tensor, bool]:
         """Per hidden layer a buffer ``[A, 1]`` (as views) and one for its δ, and U.

@@ -11,8 +11,9 @@ from sklearn.neural_network import MLPRegressor
 
 from skopt_nn import _mlp_objective
 from skopt_nn._data import Dataset, SparseRows
-from skopt_nn._losses import LOSSES, SquaredError
+from skopt_nn._losses import LOSSES, SoftmaxCrossEntropy, SquaredError
 from skopt_nn._mlp_objective import MLPObjective
+from skopt_nn._objective import Objective
 
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
 # (loss, number of outputs)
@@ -103,6 +104,26 @@ def test_inlined_squared_error_equals_loss_object(alpha):
     data = _data(SquaredError(), 3, False, rng)
     fast = MLPObjective((D, 7, 3), "relu", SquaredError(), alpha)
     slow = MLPObjective((D, 7, 3), "relu", Squared(), alpha)
+    x = fast.init_params(0, torch.float64)
+    F1, g1 = _value_grad(fast, x, data)
+    F2, g2 = _value_grad(slow, x, data)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(F1, F2, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("hidden", [(), (7,)])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("alpha", [0.0, 0.4])
+def test_inlined_softmax_equals_loss_object(alpha, weighted, hidden):
+    """The training path inlines the softmax cross-entropy on Zᵀ; a subclass takes the Loss."""
+
+    class Softmax(SoftmaxCrossEntropy):
+        pass
+
+    rng = np.random.default_rng(2)
+    data = _data(SoftmaxCrossEntropy(), 4, weighted, rng)
+    fast = MLPObjective((D, *hidden, 4), "tanh", SoftmaxCrossEntropy(), alpha)
+    slow = MLPObjective((D, *hidden, 4), "tanh", Softmax(), alpha)
     x = fast.init_params(0, torch.float64)
     F1, g1 = _value_grad(fast, x, data)
     F2, g2 = _value_grad(slow, x, data)
@@ -278,19 +299,53 @@ def test_caches_follow_batch_sizes_vectors_and_dtypes():
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_penalty_added_after_the_products(monkeypatch, activation, sparse):
-    """Large networks add the penalty's gradient once instead of inside each addmm."""
-    monkeypatch.setattr(_mlp_objective, "_FOLD_PARAMS", 0)
+def test_column_major_layouts_match_autograd(monkeypatch, activation, sparse):
+    """Z and the gradient blocks through column-major buffers (as chosen for wide layers)."""
+    monkeypatch.setattr(_mlp_objective, "_prefer_transposed", lambda *args: True)
     rng = np.random.default_rng(13)
     csr = sp.random(N, D, density=0.5, format="csr", random_state=1, dtype=np.float64)
     X = SparseRows(csr, torch.float64, torch.device("cpu")) if sparse else \
         torch.tensor(csr.toarray())
-    for loss_name, K in [("squared_error", 2), ("logistic", 2)]:
+    for (loss_name, K), alpha, weighted, hidden in itertools.product(
+            [("squared_error", 2), ("squared_error", 1), ("logistic", 2), ("softmax", 3)],
+            [0.0, 0.8], [False, True], [(), (6,), (6, 4)]):
         loss = LOSSES[loss_name]()
-        data = _data(loss, K, False, rng, X=X)
-        obj = MLPObjective((D, 6, 4, K), activation, loss, 0.8)
+        data = _data(loss, K, weighted, rng, X=X)
+        obj = MLPObjective((D, *hidden, K), activation, loss, alpha)
         x = obj.init_params(0, torch.float64)
-        _assert_matches_autograd(obj, x, data.slice(1, 20))
+        g = torch.empty_like(x)
+        for _ in range(2):  # the plan built, then reused
+            _assert_matches_autograd(obj, x, data.slice(1, 20))
+            obj.value_grad(x, data.slice(1, 20), g)
+            torch.testing.assert_close(g, _autograd(obj, x, data.slice(1, 20))[1], rtol=1e-10,
+                                       atol=1e-12)
+        plan = obj._plans[19, data.weight_scale]
+        assert plan.Z.stride(0) == 1 or not hidden
+        assert all(step.dst is not None for step in plan.backward)
+        assert plan.gW0_t != sparse
+
+
+def test_layout_choice_is_timed_once_per_shape(monkeypatch):
+    monkeypatch.setattr(_mlp_objective, "_LAYOUTS", {})
+    x = torch.zeros(3)
+    # small products keep the row-major layout untimed
+    assert _mlp_objective._prefer_transposed(16, 21, 20, False, False, False, x) is False
+    assert not _mlp_objective._LAYOUTS
+    monkeypatch.setattr(_mlp_objective, "_TIME_MACS", 0)
+    choice = _mlp_objective._prefer_transposed(40, 33, 5, True, False, True, x)
+    assert isinstance(choice, bool)
+    assert _mlp_objective._LAYOUTS == {(40, 33, 5, True, False, True, torch.float32): choice}
+    _mlp_objective._LAYOUTS[40, 33, 5, True, False, True, torch.float32] = not choice
+    assert _mlp_objective._prefer_transposed(40, 33, 5, True, False, True, x) is (not choice)
+
+
+def test_is_an_objective():
+    obj = MLPObjective((D, 4, 1), "relu", SquaredError(), 0.1)
+    assert isinstance(obj, Objective)
+    data = _data(SquaredError(), 1, False, np.random.default_rng(0))
+    assert obj.curvature(torch.zeros(obj.n_params, dtype=torch.float64), data) is None
+    assert obj.lipschitz(data) is None
+    assert obj.project(obj.init_params(0)) is False
 
 
 def test_large_batches_are_not_cached(monkeypatch):
