@@ -17,13 +17,23 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
-from ._losses import Loss, SquaredError
+from ._losses import Logistic, Loss, SquaredError
+from ._objective import Objective
 
 
-class LinearObjective:
-    """Loss, gradient and curvature of a linear model on a batch."""
+class LinearObjective(Objective):
+    """Loss, gradient and curvature of a linear model on a batch.
+
+    The dense products use the layout that is fast for their shape: for one output
+    the matrix-vector forms ``X @ w`` and ``X.T @ dz``; for K > 1 outputs the forward
+    product reads W as a column-major (K, d) copy and the backward one writes a
+    (K, d) result (``dZ.T @ X``), which on an AMD EPYC with MKL were 2-5x faster than
+    ``X @ W`` and ``X.T @ dZ`` on W's own (d, K) layout (256 x 100 x 3: 36 vs 13 us
+    backward; 200k x 100 x 3: 226 vs 40 ms).
+    """
 
     def __init__(self, loss: Loss, n_features: int, n_outputs: int, alpha: float,
                  fit_intercept: bool):
@@ -34,13 +44,20 @@ class LinearObjective:
         self.n_params = n_features * n_outputs + n_outputs
         self._split = n_features * n_outputs
         self._views: dict = {}
+        # the logistic loss's value and derivative in four in-place-friendly calls
+        self._logistic = isinstance(loss, Logistic)
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Views (W, b) of the flat vector; cached for the training buffers."""
+        return self._unpack(x)[:2]
+
+    def _unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Views (W, b, W.ravel()) of the flat vector."""
         key = (x.data_ptr(), x.dtype, x.device)
         views = self._views.get(key)
         if views is None:  # a cached view keeps its storage alive, so keys are unique
-            views = (x[: self._split].view(self.d, self.K), x[self._split :])
+            w = x[: self._split]
+            views = (w.view(self.d, self.K), x[self._split :], w)
             if len(self._views) > 4:
                 self._views.clear()
             self._views[key] = views
@@ -55,12 +72,15 @@ class LinearObjective:
         b.zero_()
         return True
 
-    def decision(self, x: torch.Tensor, X) -> torch.Tensor:
-        """z = XW + b, shape ``(n, K)``."""
+    def decision(self, x: torch.Tensor, X, sign: float = 1.0) -> torch.Tensor:
+        """z = XW + b, shape ``(n, K)`` (``sign`` = -1: its negative, at no cost)."""
         W, b = self.unpack(x)
         if isinstance(X, SparseRows):
-            return matmul(X, W).add_(b)
-        return torch.addmm(b, X, W)
+            Z = matmul(X, W).add_(b)
+            return Z if sign == 1.0 else Z.neg_()
+        if self.K > 1:
+            W = W.T.contiguous().T
+        return torch.addmm(b, X, W, beta=sign, alpha=sign)
 
     def _penalty(self, W: torch.Tensor) -> torch.Tensor | float:
         if self.alpha == 0.0:
@@ -75,24 +95,40 @@ class LinearObjective:
             f = f * data.sw
         return f.mean() + self._penalty(self.unpack(x)[0])
 
+    def _loss_sum(self, x: torch.Tensor, data: Dataset):
+        """(Σᵢ wᵢ fᵢ, c·∂f/∂Z weighted, c) with c = ±1: the logistic loss returns
+        σ(−y z)·y, the negative of its derivative, which saves a negation."""
+        if self._logistic:  # f = softplus(t), ∂f/∂z = −y σ(t), t = −y z
+            t = self.decision(x, data.X, -1.0).mul_(data.Y)
+            f, dZ, c = F.softplus(t), torch.sigmoid(t).mul_(data.Y), -1.0
+            if data.sw is not None:
+                f = f.sum(1)
+        else:
+            f, dZ = self.loss.value_and_derivative(self.decision(x, data.X), data.Y)
+            c = 1.0
+        if data.sw is None:
+            return f.sum(), dZ, c
+        return torch.dot(f, data.sw), dZ * data.sw[:, None], c
+
     def value_grad(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> torch.Tensor:
         """F(x) on ``data``; writes ∇F(x) into ``g`` (same layout as ``x``)."""
-        W, b = self.unpack(x)
-        f, dZ = self.loss.value_and_derivative(self.decision(x, data.X), data.Y)
-        if data.sw is not None:
-            f = f * data.sw
-            dZ = dZ * data.sw[:, None]
-        n = dZ.shape[0]
+        W, _, w = self._unpack(x)
         gW, gb = self.unpack(g)
-        if isinstance(data.X, SparseRows):
-            torch.add(tmatmul(data.X, dZ).div_(n), W, alpha=self.alpha, out=gW)
-        else:
-            torch.addmm(W, data.X.T, dZ, beta=self.alpha, alpha=1.0 / n, out=gW)
+        fsum, dZ, c = self._loss_sum(x, data)
+        n = dZ.shape[0]
+        X = data.X
+        if isinstance(X, SparseRows):
+            torch.add(tmatmul(X, dZ).mul_(c / n), W, alpha=self.alpha, out=gW)
+        elif self.K == 1:
+            torch.addmm(W, X.T, dZ, beta=self.alpha, alpha=c / n, out=gW)
+        else:  # a (K, d) product, then copied into W's (d, K) layout
+            gW.copy_(torch.addmm(W.T, dZ.T, X, beta=self.alpha, alpha=c / n).T)
         if self.fit_intercept:
-            torch.mean(dZ, 0, out=gb)
+            torch.sum(dZ, 0, out=gb).mul_(c / n)
         else:
             gb.zero_()
-        return f.mean() + self._penalty(W)
+        F_ = fsum.div_(n)
+        return F_ if self.alpha == 0.0 else F_.add_(torch.dot(w, w), alpha=0.5 * self.alpha)
 
     def curvature(self, d: torch.Tensor, data: Dataset) -> float | None:
         """dᵀ∇²F d, available for the squared error (F is then quadratic)."""
