@@ -44,6 +44,7 @@ class LinearObjective(Objective):
         self.n_params = n_features * n_outputs + n_outputs
         self._split = n_features * n_outputs
         self._views: dict = {}
+        self._means: dict = {}
         # the logistic loss's value and derivative in four in-place-friendly calls
         self._logistic = isinstance(loss, Logistic)
 
@@ -95,26 +96,39 @@ class LinearObjective(Objective):
             f = f * data.sw
         return f.mean() + self._penalty(self.unpack(x)[0])
 
-    def _loss_sum(self, x: torch.Tensor, data: Dataset):
-        """(Σᵢ wᵢ fᵢ, c·∂f/∂Z weighted, c) with c = ±1: the logistic loss returns
-        σ(−y z)·y, the negative of its derivative, which saves a negation."""
+    def _mean_vector(self, n: int, c: float, like: torch.Tensor) -> torch.Tensor:
+        """A cached vector of n entries c/n: ``v @ f`` is c·mean(f) in one call."""
+        key = (n, c, like.dtype, like.device)
+        v = self._means.get(key)
+        if v is None:
+            if len(self._means) > 8:
+                self._means.clear()
+            v = self._means[key] = torch.full((n,), c / n, dtype=like.dtype, device=like.device)
+        return v
+
+    def _loss_terms(self, x: torch.Tensor, data: Dataset):
+        """(wᵢ fᵢ, c·wᵢ ∂fᵢ/∂zᵢ, c) with c = ±1: the logistic loss gives σ(−y z)·y, the
+        negative of its derivative, which saves a negation (the sign goes into the
+        products that use it)."""
         if self._logistic:  # f = softplus(t), ∂f/∂z = −y σ(t), t = −y z
             t = self.decision(x, data.X, -1.0).mul_(data.Y)
             f, dZ, c = F.softplus(t), torch.sigmoid(t).mul_(data.Y), -1.0
-            if data.sw is not None:
-                f = f.sum(1)
+            f = f.view(-1) if self.K == 1 else f.sum(1)
         else:
             f, dZ = self.loss.value_and_derivative(self.decision(x, data.X), data.Y)
             c = 1.0
-        if data.sw is None:
-            return f.sum(), dZ, c
-        return torch.dot(f, data.sw), dZ * data.sw[:, None], c
+        if data.sw is not None:
+            f, dZ = f * data.sw, dZ * data.sw[:, None]
+        return f, dZ, c
 
     def value_grad(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> torch.Tensor:
-        """F(x) on ``data``; writes ∇F(x) into ``g`` (same layout as ``x``)."""
+        """F(x) on ``data``; writes ∇F(x) into ``g`` (same layout as ``x``).
+
+        The means over the batch are products with a cached vector of 1/n (one call
+        each, where a sum and a scaling took two)."""
         W, _, w = self._unpack(x)
-        gW, gb = self.unpack(g)
-        fsum, dZ, c = self._loss_sum(x, data)
+        gW, gb, _ = self._unpack(g)
+        f, dZ, c = self._loss_terms(x, data)
         n = dZ.shape[0]
         X = data.X
         if isinstance(X, SparseRows):
@@ -124,10 +138,10 @@ class LinearObjective(Objective):
         else:  # a (K, d) product, then copied into W's (d, K) layout
             gW.copy_(torch.addmm(W.T, dZ.T, X, beta=self.alpha, alpha=c / n).T)
         if self.fit_intercept:
-            torch.sum(dZ, 0, out=gb).mul_(c / n)
+            torch.mv(dZ.T, self._mean_vector(n, c, dZ), out=gb)
         else:
             gb.zero_()
-        F_ = fsum.div_(n)
+        F_ = torch.dot(f, self._mean_vector(n, 1.0, f))
         return F_ if self.alpha == 0.0 else F_.add_(torch.dot(w, w), alpha=0.5 * self.alpha)
 
     def curvature(self, d: torch.Tensor, data: Dataset) -> float | None:
