@@ -162,11 +162,12 @@ class LinearObjective(Objective):
         """An estimate of the gradient's Lipschitz constant L (for η = 1/L, Eq. 3).
 
         L = c·λ_max(ÃᵀDÃ/n) + α with Ã the data with an intercept column, D the
-        normalised sample weights and c the loss's curvature bound: 1 for squared
-        error (1/K over K averaged outputs), ¼ for logistic, ½ for softmax.  For
-        the nonsmooth losses (absolute, hinge) the squared-error value gives a step
-        of the right scale.  λ_max is exact from the Gram matrix when there are at
-        most 2048 features, else from power iteration.
+        normalised sample weights and c = ``loss.output_curvature(K)`` the loss's
+        bound on ∂²f/∂z²: 1 for squared error (1/K over K averaged outputs), ¼ for
+        logistic, ½ for softmax; the nonsmooth losses (absolute, hinge) use the
+        squared error's, which gives a step of the right scale.  λ_max is exact
+        from the Gram matrix when there are at most 2048 features, else from power
+        iteration.
         """
         X, sw = data.X, data.sw
         n = len(data)
@@ -180,10 +181,7 @@ class LinearObjective(Objective):
             lam = float(torch.linalg.eigvalsh(self._gram(X, sw).cpu())[-1])
         else:
             lam = self._power_iteration(data, n_power)
-        scale = {"logistic": 0.25, "softmax": 0.5}.get(self.loss.name, 1.0)
-        if self.loss.name in ("squared_error", "absolute_error"):
-            scale /= self.K
-        return scale * lam + self.alpha
+        return self.loss.output_curvature(self.K) * lam + self.alpha
 
     def _gram(self, X: torch.Tensor, sw: torch.Tensor | None, chunk: int = 16384):
         """ÃᵀDÃ/n in float64, accumulated over row chunks (no copy of the data)."""
