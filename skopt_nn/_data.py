@@ -153,7 +153,11 @@ class Dataset:
     def take(self, rows: torch.Tensor) -> Dataset:
         X = self.X.take(rows) if isinstance(self.X, SparseRows) else self.X.index_select(0, rows)
         sw = None if self.sw is None else self.sw.index_select(0, rows)
-        return Dataset(X, self.Y.index_select(0, rows), sw, self.weight_scale)
+        Y = self.Y
+        # one output: gathered as a vector, 3x faster than as rows of one column
+        Y = Y.view(-1).index_select(0, rows).view(-1, 1) if Y.dim() == 2 and \
+            Y.shape[1] == 1 and Y.is_contiguous() else Y.index_select(0, rows)
+        return Dataset(X, Y, sw, self.weight_scale)
 
     def slice(self, start: int, stop: int) -> Dataset:
         X = self.X.slice(start, stop) if isinstance(self.X, SparseRows) else self.X[start:stop]

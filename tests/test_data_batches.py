@@ -65,8 +65,9 @@ def test_sparse_take_and_slice_equal_dense(weighted):
 @pytest.mark.parametrize("sparse_input", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunks"])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_epoch_batches_match_reference(monkeypatch, sparse_input, chunked, shuffle):
-    dense, sparse = _datasets(weighted=True)
+@pytest.mark.parametrize("K", [1, 2])
+def test_epoch_batches_match_reference(monkeypatch, sparse_input, chunked, shuffle, K):
+    dense, sparse = _datasets(weighted=True, K=K)
     data = sparse if sparse_input else dense
     if chunked:  # chunks of three batches
         monkeypatch.setattr(_data, "GATHER_EPOCH_BYTES", 0)
