@@ -17,13 +17,23 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
-from ._losses import Loss, SquaredError
+from ._losses import Logistic, Loss, SquaredError
+from ._objective import Objective
 
 
-class LinearObjective:
-    """Loss, gradient and curvature of a linear model on a batch."""
+class LinearObjective(Objective):
+    """Loss, gradient and curvature of a linear model on a batch.
+
+    The dense products use the layout that is fast for their shape: for one output
+    the matrix-vector forms ``X @ w`` and ``X.T @ dz``; for K > 1 outputs the forward
+    product reads W as a column-major (K, d) copy and the backward one writes a
+    (K, d) result (``dZ.T @ X``), which on an AMD EPYC with MKL were 2-5x faster than
+    ``X @ W`` and ``X.T @ dZ`` on W's own (d, K) layout (256 x 100 x 3: 36 vs 13 us
+    backward; 200k x 100 x 3: 226 vs 40 ms).
+    """
 
     def __init__(self, loss: Loss, n_features: int, n_outputs: int, alpha: float,
                  fit_intercept: bool):
@@ -34,13 +44,21 @@ class LinearObjective:
         self.n_params = n_features * n_outputs + n_outputs
         self._split = n_features * n_outputs
         self._views: dict = {}
+        self._means: dict = {}
+        # the logistic loss's value and derivative in four in-place-friendly calls
+        self._logistic = isinstance(loss, Logistic)
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Views (W, b) of the flat vector; cached for the training buffers."""
+        return self._unpack(x)[:2]
+
+    def _unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Views (W, b, W.ravel()) of the flat vector."""
         key = (x.data_ptr(), x.dtype, x.device)
         views = self._views.get(key)
         if views is None:  # a cached view keeps its storage alive, so keys are unique
-            views = (x[: self._split].view(self.d, self.K), x[self._split :])
+            w = x[: self._split]
+            views = (w.view(self.d, self.K), x[self._split :], w)
             if len(self._views) > 4:
                 self._views.clear()
             self._views[key] = views
@@ -55,12 +73,15 @@ class LinearObjective:
         b.zero_()
         return True
 
-    def decision(self, x: torch.Tensor, X) -> torch.Tensor:
-        """z = XW + b, shape ``(n, K)``."""
+    def decision(self, x: torch.Tensor, X, sign: float = 1.0) -> torch.Tensor:
+        """z = XW + b, shape ``(n, K)`` (``sign`` = -1: its negative, at no cost)."""
         W, b = self.unpack(x)
         if isinstance(X, SparseRows):
-            return matmul(X, W).add_(b)
-        return torch.addmm(b, X, W)
+            Z = matmul(X, W).add_(b)
+            return Z if sign == 1.0 else Z.neg_()
+        if self.K > 1:
+            W = W.T.contiguous().T
+        return torch.addmm(b, X, W, beta=sign, alpha=sign)
 
     def _penalty(self, W: torch.Tensor) -> torch.Tensor | float:
         if self.alpha == 0.0:
@@ -75,24 +96,55 @@ class LinearObjective:
             f = f * data.sw
         return f.mean() + self._penalty(self.unpack(x)[0])
 
-    def value_grad(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> torch.Tensor:
-        """F(x) on ``data``; writes ∇F(x) into ``g`` (same layout as ``x``)."""
-        W, b = self.unpack(x)
-        f, dZ = self.loss.value_and_derivative(self.decision(x, data.X), data.Y)
-        if data.sw is not None:
-            f = f * data.sw
-            dZ = dZ * data.sw[:, None]
-        n = dZ.shape[0]
-        gW, gb = self.unpack(g)
-        if isinstance(data.X, SparseRows):
-            torch.add(tmatmul(data.X, dZ).div_(n), W, alpha=self.alpha, out=gW)
+    def _mean_vector(self, n: int, c: float, like: torch.Tensor) -> torch.Tensor:
+        """A cached vector of n entries c/n: ``v @ f`` is c·mean(f) in one call."""
+        key = (n, c, like.dtype, like.device)
+        v = self._means.get(key)
+        if v is None:
+            if len(self._means) > 8:
+                self._means.clear()
+            v = self._means[key] = torch.full((n,), c / n, dtype=like.dtype, device=like.device)
+        return v
+
+    def _loss_terms(self, x: torch.Tensor, data: Dataset):
+        """(wᵢ fᵢ, c·wᵢ ∂fᵢ/∂zᵢ, c) with c = ±1: the logistic loss gives σ(−y z)·y, the
+        negative of its derivative, which saves a negation (the sign goes into the
+        products that use it)."""
+        if self._logistic:  # f = softplus(t), ∂f/∂z = −y σ(t), t = −y z
+            t = self.decision(x, data.X, -1.0).mul_(data.Y)
+            f, dZ, c = F.softplus(t), torch.sigmoid(t).mul_(data.Y), -1.0
+            f = f.view(-1) if self.K == 1 else f.sum(1)
         else:
-            torch.addmm(W, data.X.T, dZ, beta=self.alpha, alpha=1.0 / n, out=gW)
+            f, dZ = self.loss.value_and_derivative(self.decision(x, data.X), data.Y)
+            c = 1.0
+        if data.sw is not None:
+            f, dZ = f * data.sw, dZ * data.sw[:, None]
+        return f, dZ, c
+
+    def value_grad(self, x: torch.Tensor, data: Dataset, g: torch.Tensor) -> torch.Tensor:
+        """F(x) on ``data``; writes ∇F(x) into ``g`` (same layout as ``x``).
+
+        The batch mean of f is one product with a cached vector of 1/n (a sum and a
+        scaling took two calls).  The intercept's gradient stays a sum and a scaling:
+        as a product its rounding differed enough that a default hinge fit on the
+        breast-cancer data no longer met its tolerance within max_iter."""
+        W, _, w = self._unpack(x)
+        gW, gb, _ = self._unpack(g)
+        f, dZ, c = self._loss_terms(x, data)
+        n = dZ.shape[0]
+        X = data.X
+        if isinstance(X, SparseRows):
+            torch.add(tmatmul(X, dZ).mul_(c / n), W, alpha=self.alpha, out=gW)
+        elif self.K == 1:
+            torch.addmm(W, X.T, dZ, beta=self.alpha, alpha=c / n, out=gW)
+        else:  # a (K, d) product, then copied into W's (d, K) layout
+            gW.copy_(torch.addmm(W.T, dZ.T, X, beta=self.alpha, alpha=c / n).T)
         if self.fit_intercept:
-            torch.mean(dZ, 0, out=gb)
+            torch.sum(dZ, 0, out=gb).mul_(c / n)
         else:
             gb.zero_()
-        return f.mean() + self._penalty(W)
+        F_ = torch.dot(f, self._mean_vector(n, 1.0, f))
+        return F_ if self.alpha == 0.0 else F_.add_(torch.dot(w, w), alpha=0.5 * self.alpha)
 
     def curvature(self, d: torch.Tensor, data: Dataset) -> float | None:
         """dᵀ∇²F d, available for the squared error (F is then quadratic)."""
@@ -110,11 +162,12 @@ class LinearObjective:
         """An estimate of the gradient's Lipschitz constant L (for η = 1/L, Eq. 3).
 
         L = c·λ_max(ÃᵀDÃ/n) + α with Ã the data with an intercept column, D the
-        normalised sample weights and c the loss's curvature bound: 1 for squared
-        error (1/K over K averaged outputs), ¼ for logistic, ½ for softmax.  For
-        the nonsmooth losses (absolute, hinge) the squared-error value gives a step
-        of the right scale.  λ_max is exact from the Gram matrix when there are at
-        most 2048 features, else from power iteration.
+        normalised sample weights and c = ``loss.output_curvature(K)`` the loss's
+        bound on ∂²f/∂z²: 1 for squared error (1/K over K averaged outputs), ¼ for
+        logistic, ½ for softmax; the nonsmooth losses (absolute, hinge) use the
+        squared error's, which gives a step of the right scale.  λ_max is exact
+        from the Gram matrix when there are at most 2048 features, else from power
+        iteration.
         """
         X, sw = data.X, data.sw
         n = len(data)
@@ -128,10 +181,7 @@ class LinearObjective:
             lam = float(torch.linalg.eigvalsh(self._gram(X, sw).cpu())[-1])
         else:
             lam = self._power_iteration(data, n_power)
-        scale = {"logistic": 0.25, "softmax": 0.5}.get(self.loss.name, 1.0)
-        if self.loss.name in ("squared_error", "absolute_error"):
-            scale /= self.K
-        return scale * lam + self.alpha
+        return self.loss.output_curvature(self.K) * lam + self.alpha
 
     def _gram(self, X: torch.Tensor, sw: torch.Tensor | None, chunk: int = 16384):
         """ÃᵀDÃ/n in float64, accumulated over row chunks (no copy of the data)."""
