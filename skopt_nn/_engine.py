@@ -3,15 +3,19 @@
 Design (measured on the benchmark workloads, see ``benchmarks/``):
 
 * the data is on the device once; an epoch draws one permutation and walks it in
-  slices; small data sets are gathered once per epoch, large ones one batch at a
-  time (a single full gather of 200k x 100 floats cost 7x the per-batch gathers);
+  batches (:func:`skopt_nn._data.epoch_batches`);
 * the objective returns analytic gradients written into one flat buffer, so an
   optimizer step is a few vector operations on one flat parameter vector;
 * nothing is copied to the host inside an epoch: the epoch's loss is summed on
   the device and read once per epoch, where divergence, stopping and early
   stopping are decided;
-* the state that must survive ``partial_fit`` and ``warm_start`` (parameters,
-  optimizer state, schedule, counters, best loss) lives in :class:`Trainer`.
+* what must survive ``partial_fit`` and ``warm_start`` (parameters, optimizer
+  state, schedule and its step counter, samples seen, the stopping rules'
+  progress, the records) lives in :class:`Trainer`, which the estimator keeps.
+
+The parts: an epoch in :mod:`._epochs`, the stopping rules and their warnings in
+:mod:`._stopping`, tensors in nested state (pickling, snapshots, devices) in
+:mod:`._tensor_state`; this module holds the state and the loop.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
 
-from ._data import Dataset, epoch_batches
-from .optim._base import Optimizer, SearchMethod
+from . import _stopping as stopping
+from . import _tensor_state as tensor_state
+from ._data import Dataset, to_tensor
+from ._epochs import EpochResult, full_batch_epoch, stochastic_epoch
+from ._objective import Objective
+from .optim._base import Optimizer
 from .optim._criteria import diverged
 from .optim._schedules import Schedule
 
@@ -39,6 +45,9 @@ DIVERGENCE_FACTOR = 1e4
 _START_SAMPLE = 4096
 
 HISTORY_COLUMNS = ("epoch", "loss", "grad_norm", "step_size", "n_evals", "time")
+#: the warnings' stacklevel counted from the loop, so that they point at the user's call:
+#: run ← _run ← _fit_unchecked ← _fit ← fit ← scikit-learn's _fit_context ← the caller
+_STACKLEVEL = 7
 
 
 class Monitor(Protocol):
@@ -54,10 +63,8 @@ class Monitor(Protocol):
 class FullBatchOracle:
     """The objective on the whole training set, for the search methods."""
 
-    def __init__(self, objective, data: Dataset):
+    def __init__(self, objective: Objective, data: Dataset):
         self.objective, self.data = objective, data
-        if hasattr(objective, "curvature"):
-            self.curvature = lambda d: objective.curvature(d, data)
 
     def value(self, x: torch.Tensor) -> float:
         return float(self.objective.value(x, self.data))
@@ -67,48 +74,104 @@ class FullBatchOracle:
         f = self.objective.value_grad(x, self.data, g)
         return float(f), g
 
+    def curvature(self, d: torch.Tensor) -> float | None:
+        return self.objective.curvature(d, self.data)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of one training call (from the estimator's parameters)."""
+
+    max_epochs: int
+    batch_size: int
+    shuffle: bool
+    tol: float | None
+    n_iter_no_change: int
+    #: warn when max_epochs is reached unconverged (not for partial_fit's one epoch)
+    warn_max_iter: bool = True
+
 
 @dataclass
-class Trainer:
-    """Everything that continues from one ``fit``/``partial_fit`` call to the next."""
+class TrainingLog:
+    """The records over all calls: ``loss_curve``, ``history`` rows (row 0 is the
+    start) and early stopping's ``validation_scores``."""
 
-    objective: Any
-    x: torch.Tensor
-    optimizer: Optimizer
-    schedule: Schedule
-    opt_state: dict = field(default_factory=dict)
     loss_curve: list = field(default_factory=list)
     history: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
-    best_loss: float = math.inf
-    best_validation_score: float = -math.inf
-    best_x: torch.Tensor | None = None
-    no_improve: int = 0
-    t: int = 0
-    initial_loss: float | None = None
-    fun_grad: tuple[float, torch.Tensor] | None = None
+
+    def lengths(self) -> tuple[int, int, int]:
+        return len(self.loss_curve), len(self.history), len(self.validation_scores)
+
+    def truncate(self, lengths: tuple[int, int, int]) -> None:
+        """Forget the records made after :meth:`lengths` returned ``lengths``."""
+        for records, n in zip((self.loss_curve, self.history, self.validation_scores),
+                              lengths, strict=True):
+            del records[n:]
+
+
+@dataclass
+class _Good:
+    """The model after the last whole epoch (and the one before) and the step count
+    there: where an interrupt or a divergence goes back to."""
+
+    x: torch.Tensor | None = None
+    safe: torch.Tensor | None = None
+    k: int = 0
+
+
+@dataclass
+class Trainer:
+    """Everything that continues from one ``fit``/``partial_fit`` call to the next.
+
+    ``k`` counts optimizer steps over all calls (the schedule's counter; the
+    optimizer's own state may be reset without restarting the schedule) and ``t``
+    training samples seen.  ``objective`` and ``fun_grad`` (f and ∇f at ``x``, for
+    the full-batch methods) belong to the current call and are not pickled.
+    """
+
+    objective: Objective | None
+    x: torch.Tensor
+    optimizer: Optimizer
+    schedule: Schedule
     generator: torch.Generator | None = None
     #: the ``learning_rate_init`` parameter the schedule was started from
     learning_rate_init: float | str | None = None
+    opt_state: Any = None
+    k: int = 0
+    t: int = 0
+    initial_loss: float | None = None
+    progress: stopping.Progress = field(default_factory=stopping.Progress)
+    log: TrainingLog = field(default_factory=TrainingLog)
+    fun_grad: tuple[float, torch.Tensor] | None = None
 
     def __post_init__(self):
-        if not self.opt_state:
+        if self.opt_state is None:
             self.opt_state = self.optimizer.init_state(self.x)
 
-    # -- pickling: plain NumPy state, so a fitted model loads on a machine without the
-    # device it was trained on (and skops can inspect it) --------------------------------
+    # the records, as the estimators read them
+    @property
+    def loss_curve(self) -> list:
+        return self.log.loss_curve
+
+    @property
+    def history(self) -> list:
+        return self.log.history
+
+    # -- persistence: plain NumPy state, so a fitted model loads on a machine without
+    # the device it was trained on -------------------------------------------------------
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items() if k not in ("objective", "fun_grad")}
         state["schedule"] = dataclasses.asdict(self.schedule)
-        state["history"] = [list(row) for row in self.history]
-        generator = state.get("generator")
-        state["generator"] = None if generator is None else generator.get_state()
-        return _convert(state, lambda t: t.detach().cpu().numpy())
+        state["log"] = dataclasses.replace(
+            self.log, history=[list(row) for row in self.log.history])
+        state["generator"] = None if self.generator is None else self.generator.get_state()
+        return tensor_state.to_numpy(state)
 
     def __setstate__(self, state):
-        state = _convert(dict(state), _from_numpy)
+        state = tensor_state.from_numpy(dict(state))
         state["schedule"] = Schedule(**state["schedule"])
-        state["history"] = [tuple(row) for row in state["history"]]
+        state["log"].history = [tuple(row) for row in state["log"].history]
         if state.get("generator") is not None:
             generator = torch.Generator()
             generator.set_state(state["generator"].to(torch.uint8))
@@ -118,148 +181,166 @@ class Trainer:
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Trainer:
         """Move the state's tensors to ``device`` (and floating ones to ``dtype``)."""
-
-        def move(t):
-            if dtype is not None and t.is_floating_point():
-                return t.to(device, dtype)
-            return t.to(device)
-
         for k, v in self.__dict__.items():
-            if k not in ("objective", "generator"):
-                setattr(self, k, _convert(v, move))
+            if k not in ("objective", "generator", "log"):
+                setattr(self, k, tensor_state.move(v, device, dtype))
         return self
 
-    # -- the loop -----------------------------------------------------------------------
-    def run(
-        self,
-        data: Dataset,
-        *,
-        max_epochs: int,
-        batch_size: int,
-        shuffle: bool,
-        generator: torch.Generator,
-        tol: float | None,
-        n_iter_no_change: int,
-        validation: Callable[[torch.Tensor], float] | None = None,
-        monitor: Monitor | None = None,
-        sampling: str = "without_replacement",
-        warn_max_iter: bool = True,
-    ) -> int:
-        """Train for up to ``max_epochs`` epochs; return the number completed.
+    def snapshot(self) -> dict:
+        """The state as it is now, cloned on its device (the records by length only),
+        for :meth:`restore` after a call that fails."""
+        snap = {k: tensor_state.clone(v) for k, v in self.__dict__.items()
+                if k not in ("objective", "log", "generator", "fun_grad", "optimizer")}
+        snap["optimizer"] = self.optimizer
+        snap["schedule"] = dataclasses.replace(self.schedule)
+        snap["generator_state"] = None if self.generator is None else self.generator.get_state()
+        snap["log_lengths"] = self.log.lengths()
+        return snap
 
-        Stopping rules (none when ``tol`` is None):
+    def restore(self, snap: dict) -> None:
+        """Back to a :meth:`snapshot`; the records made since are dropped."""
+        snap = dict(snap)
+        self.log.truncate(snap.pop("log_lengths"))
+        generator_state = snap.pop("generator_state")
+        if generator_state is not None:
+            self.generator.set_state(generator_state)
+        self.__dict__.update(snap)
+        self.fun_grad = None
 
-        * search methods (line searches, steepest descent, L-BFGS) stop when
-          ``max|∇f| ≤ tol`` (scipy's ``gtol``, as scikit-learn's L-BFGS), when the
-          line search finds no decrease (with a ConvergenceWarning unless the loss
-          is nonsmooth), or when ``max_fun`` evaluations are spent;
-        * the other methods stop when the training loss (or, with ``validation``,
-          the validation score) has not improved by ``tol`` for
-          ``n_iter_no_change`` epochs (scikit-learn's rule; with 'adaptive' the
-          step is divided by 5 instead until it falls below 1e-6); full-batch
-          gradient descent also stops when ``max|∇f| ≤ tol``;
-        * divergence (a non-finite loss or one far above the starting loss) stops
-          with a ConvergenceWarning and keeps the last finite parameters;
-        * Ctrl-C (KeyboardInterrupt) anywhere in the loop, a monitor's callbacks
-          and the validation scoring included, stops with a warning and keeps the
-          last whole epoch (:meth:`_rewind`).
+    # -- starting a new call ----------------------------------------------------------------
+    def resume(self, objective: Objective, optimizer: Optimizer, fitted: np.ndarray,
+               device: torch.device, dtype: torch.dtype) -> None:
+        """Continue on a new call's data, objective and optimizer.
+
+        ``fitted`` is the flat vector of the estimator's fitted attributes: where the
+        user edited them (``coef_``, ``coefs_``) they replace the trainer's copy.  A
+        changed optimizer, or parameters that had to be projected back to the model,
+        restart the optimizer's state (not the schedule).
+        """
+        self.to(device, dtype)
+        if self.x.numel() != objective.n_params:
+            raise ValueError(
+                f"The model's size changed since the last fit ({self.x.numel()} "
+                f"parameters, now {objective.n_params}): warm_start and partial_fit "
+                "need the same architecture (e.g. hidden_layer_sizes).")
+        self.objective = objective
+        if not np.array_equal(fitted, self.x.cpu().numpy().astype(fitted.dtype)):
+            self.x = to_tensor(fitted.copy(), dtype, device)
+        projected = objective.project(self.x)
+        if projected or type(self.optimizer) is not type(optimizer) or \
+                self.optimizer.get_params() != optimizer.get_params():
+            self.optimizer = clone(optimizer)
+            self.opt_state = optimizer.init_state(self.x)
+        self.fun_grad = None
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self, data: Dataset, config: RunConfig, validation=None,
+            monitor: Monitor | None = None) -> int:
+        """Train for up to ``config.max_epochs`` epochs; return the number completed.
+
+        Stopping: the rules of :mod:`._stopping`; divergence (a non-finite loss or
+        one far above the call's starting loss) keeps the last finite parameters;
+        Ctrl-C (KeyboardInterrupt) anywhere in the loop, a monitor's callbacks and
+        the validation scoring included, keeps the last whole epoch
+        (:meth:`_rewind`).  Every stop that deserves a warning gets it from
+        :func:`._stopping.warn_stop`.
         """
         n = len(data)
-        full_batch = self.optimizer.full_batch or batch_size >= n
+        full_batch = self.optimizer.full_batch or config.batch_size >= n
         oracle = FullBatchOracle(self.objective, data) if full_batch else None
-        sample = data if full_batch else data.slice(0, min(n, max(batch_size, _START_SAMPLE)))
-        max_fun = getattr(self.optimizer, "max_fun", None)
-        n_fun = 0
-        epochs = 0
-        converged = False
-        # the model after the last whole epoch (and the one before), and the optimizer
-        # step count there: an interrupt or a divergence goes back to them
-        x_good = x_safe = None
-        k_good = self.opt_state["k"]
-        t_start = time.perf_counter()
+        sample = data if full_batch else data.slice(0, min(n, max(config.batch_size,
+                                                                   _START_SAMPLE)))
+        rules = stopping.StoppingRules(config.tol, config.n_iter_no_change,
+                                       self.optimizer.stops_on_plateau,
+                                       self.objective.loss.smooth)
+        good = _Good(k=self.k)
+        epochs, n_fun, reason, epoch, start = 0, 0, None, None, math.nan
         try:
-            reference = self._start(data, oracle, sample)  # this call's loss at its start
+            start = self._start(data, oracle, sample)  # this call's loss at its start
+            good.x, good.safe = self.x.clone(), self.x.clone()
             g = torch.empty_like(self.x)
-            x_good, x_safe = self.x.clone(), self.x.clone()
-            for _ in range(max_epochs):
+            t0 = time.perf_counter()
+            while reason is None and epochs < config.max_epochs:
                 if monitor is not None:
-                    monitor.begin_epoch(len(self.loss_curve) + 1)
-                if full_batch:
-                    loss, grad_norm, step, n_evals, stalled, gmax, loss_after = \
-                        self._full_batch_epoch(oracle, g)
-                    n_seen = n
-                else:
-                    loss, grad_norm, step, n_evals, n_seen = self._stochastic_epoch(
-                        data, g, batch_size, shuffle, generator, sampling)
-                    stalled, gmax, loss_after = False, math.inf, loss
-                if diverged(loss, reference, DIVERGENCE_FACTOR) or \
-                        diverged(loss_after, reference, DIVERGENCE_FACTOR) or \
-                        not bool(torch.isfinite(self.x).all()):
-                    self._recover(x_good, x_safe, sample, reference)
-                    warnings.warn(
-                        f"Training diverged at epoch {len(self.loss_curve) + 1} (loss "
-                        f"{max(loss, loss_after):.3g}, starting loss {reference:.3g}) with "
-                        f"learning rate {self.schedule.eta:g} (learning_rate_init); the last "
-                        "finite parameters are kept. Use a smaller learning_rate_init.",
-                        ConvergenceWarning, stacklevel=5)
-                    return epochs
-                # a line search that finds no decrease at a kink of a nonsmooth loss (hinge,
-                # absolute error), where the gradient never vanishes, is its natural end
-                if stalled and tol is not None and gmax > tol and self.objective.loss.smooth:
-                    warnings.warn(
-                        f"{type(self.optimizer).__name__}: the line search found no step "
-                        f"that decreases the loss while the largest gradient component is "
-                        f"{gmax:.3g} > tol={tol:g}, so training stopped: the loss is at the "
-                        f"limit of {str(self.x.dtype).replace('torch.', '')} precision, or "
-                        f"learning_rate_init={self.schedule.eta:g} is far from a useful step.",
-                        ConvergenceWarning, stacklevel=5)
+                    monitor.begin_epoch(len(self.log.loss_curve) + 1)
+                epoch = full_batch_epoch(self, oracle, n) if full_batch else \
+                    stochastic_epoch(self, data, g, config.batch_size, config.shuffle)
+                if self._diverged(epoch, start):
+                    self._recover(good, sample, start)
+                    reason = stopping.DIVERGED
+                    break
                 score = None if validation is None else validation(self.x)
-                # the epoch is whole: record it
                 epochs += 1
-                x_safe.copy_(x_good)
-                x_good.copy_(self.x)
-                k_good = self.opt_state["k"]
-                self.t += n_seen
-                self.loss_curve.append(loss)
-                self.history.append((len(self.loss_curve), loss, grad_norm, step, n_evals,
-                                     time.perf_counter() - t_start))
-                stop = self._should_stop(loss, score, tol, n_iter_no_change, gmax, stalled)
-                if monitor is not None and monitor.end_epoch(self.history[-1], self.x):
-                    converged = True  # a callback asked to stop
-                    break
-                if stop:
-                    converged = True
-                    break
-                n_fun += n_evals
-                if max_fun is not None and n_fun >= max_fun:
-                    warnings.warn(
-                        f"{type(self.optimizer).__name__} stopped after {n_fun} function "
-                        f"evaluations (max_fun={max_fun}) without converging.",
-                        ConvergenceWarning, stacklevel=5)
-                    converged = True
-                    break
+                n_fun += epoch.n_evals
+                reason = self._commit(epoch, score, rules, good, t0, monitor) or \
+                    self._over_budget(n_fun)
         except KeyboardInterrupt:  # as scikit-learn: keep the last whole epoch's model
-            self._rewind(x_good, k_good)
-            warnings.warn("Training interrupted by user.", stacklevel=5)
-            return epochs
-        if warn_max_iter and tol is not None and not converged and epochs == max_epochs:
-            warnings.warn(
-                f"Maximum iterations ({max_epochs}) reached and the optimization hasn't "
-                "converged yet.", ConvergenceWarning, stacklevel=5)
+            self._rewind(good)
+            reason = stopping.INTERRUPTED
+        if reason is None and config.warn_max_iter and config.tol is not None:
+            reason = stopping.MAX_ITER
+        stopping.warn_stop(reason, _STACKLEVEL, **self._context(reason, epoch, start, config,
+                                                               n_fun))
         return epochs
 
-    def _rewind(self, x_good: torch.Tensor | None, k_good: int) -> None:
+    def _commit(self, epoch: EpochResult, score: float | None,
+                rules: stopping.StoppingRules, good: _Good, t0: float,
+                monitor: Monitor | None) -> str | None:
+        """Record a whole epoch; the reason to stop after it, or None."""
+        good.safe.copy_(good.x)
+        good.x.copy_(self.x)
+        good.k = self.k
+        self.t += epoch.n_seen
+        log = self.log
+        log.loss_curve.append(epoch.loss)
+        log.history.append((len(log.loss_curve), epoch.loss, epoch.grad_norm,
+                            epoch.step_size, epoch.n_evals, time.perf_counter() - t0))
+        if score is not None:
+            log.validation_scores.append(score)
+        reason = rules.after_epoch(self.progress, epoch.loss, score, self.x, self.schedule,
+                                   epoch.gmax, epoch.stalled)
+        if monitor is not None and monitor.end_epoch(log.history[-1], self.x):
+            return stopping.CALLBACK
+        return reason
+
+    def _over_budget(self, n_fun: int) -> str | None:
+        """MAX_FUN once the optimizer's evaluation budget is spent by this call."""
+        budget = self.optimizer.evaluation_budget()
+        return stopping.MAX_FUN if budget is not None and n_fun >= budget else None
+
+    def _context(self, reason: str | None, epoch: EpochResult | None, start: float,
+                 config: RunConfig, n_fun: int) -> dict:
+        """What the warning of ``reason`` says (see :func:`._stopping.warn_stop`)."""
+        method = type(self.optimizer).__name__
+        if reason == stopping.DIVERGED:
+            return {"epoch": len(self.log.loss_curve) + 1, "start": start,
+                    "loss": max(epoch.loss, epoch.loss_after), "eta": self.schedule.eta}
+        if reason == stopping.STALLED:
+            return {"method": method, "gmax": epoch.gmax, "tol": config.tol,
+                    "eta": self.schedule.eta, "dtype": str(self.x.dtype).split(".")[-1]}
+        if reason == stopping.MAX_FUN:
+            return {"method": method, "n_fun": n_fun,
+                    "max_fun": self.optimizer.evaluation_budget()}
+        return {"max_epochs": config.max_epochs}
+
+    def _diverged(self, epoch: EpochResult, start: float) -> bool:
+        return diverged(epoch.loss, start, DIVERGENCE_FACTOR) or \
+            diverged(epoch.loss_after, start, DIVERGENCE_FACTOR) or \
+            not bool(torch.isfinite(self.x).all())
+
+    def _rewind(self, good: _Good) -> None:
         """Back to the last whole epoch after an interrupt.
 
         The records (curves, counters, best loss) are only written once an epoch is
         whole, so the parameters are what may be ahead; the optimizer's state is
         reset when it took steps past that epoch (a partial epoch's moments do not
-        belong to the kept parameters).
+        belong to the kept parameters), and the step counter goes back.
         """
-        if x_good is not None:
-            self.x.copy_(x_good)
-        if self.opt_state["k"] != k_good:
+        if good.x is not None:
+            self.x.copy_(good.x)
+        if self.k != good.k:
             self.opt_state = self.optimizer.init_state(self.x)
+            self.k = good.k
         self.fun_grad = None
 
     def _start(self, data: Dataset, oracle, sample: Dataset) -> float:
@@ -283,122 +364,21 @@ class Trainer:
                 "large values and need to be preprocessed.")
         if self.initial_loss is None:
             self.initial_loss = start
-            self.history.append((0, start, grad_norm, 0.0, 1, 0.0))
+            self.log.history.append((0, start, grad_norm, 0.0, 1, 0.0))
         return start
 
-    def _recover(self, x_good, x_safe, sample: Dataset, reference: float) -> None:
+    def _recover(self, good: _Good, sample: Dataset, start: float) -> None:
         """After divergence: the last parameters that are finite and not diverged.
 
         The start of the failed epoch can itself be a blown-up point (the last step
         of the epoch before went astray); it is checked on ``sample``, and the start
         of the epoch before is used instead when it fails.  The optimizer's state
-        (moments, velocity) is reset: it was built along the diverging path.
+        (moments, velocity) is reset: it was built along the diverging path; the
+        schedule's step counter is not.
         """
-        loss = float(self.objective.value(x_good, sample))
-        ok = bool(torch.isfinite(x_good).all()) and not diverged(loss, reference,
+        loss = float(self.objective.value(good.x, sample))
+        ok = bool(torch.isfinite(good.x).all()) and not diverged(loss, start,
                                                                  DIVERGENCE_FACTOR)
-        self.x.copy_(x_good if ok else x_safe)
+        self.x.copy_(good.x if ok else good.safe)
         self.opt_state = self.optimizer.init_state(self.x)
         self.fun_grad = None
-
-    def _full_batch_epoch(self, oracle: FullBatchOracle, g: torch.Tensor):
-        """One iteration x⁽ᵏ⁾ → x⁽ᵏ⁺¹⁾; reports f(x⁽ᵏ⁺¹⁾) and ∇f(x⁽ᵏ⁺¹⁾).
-
-        The new point's gradient is the next iteration's, so it is cached; each
-        iteration thus records the loss of the point it produced, like ``minimize``.
-        A mini-batch method whose batch is the whole set reports f(x⁽ᵏ⁾) instead and
-        is never stopped by the gradient (its rule is the loss plateau).
-        """
-        n_evals = 0
-        if self.fun_grad is None:
-            self.fun_grad = oracle.value_grad(self.x)
-            n_evals += 1
-        fun, grad = self.fun_grad
-        fun_before = fun
-        k = self.opt_state["k"] + 1
-        lr = self.schedule(k)
-        stalled = False
-        if isinstance(self.optimizer, SearchMethod):
-            res = self.optimizer.iterate(self.x, fun, grad, lr, self.opt_state, oracle)
-            n_evals += res.n_evals
-            step, stalled = res.step_size, res.step_size == 0.0
-            self.fun_grad = None if res.grad is None else (res.fun, res.grad)
-        else:
-            self.optimizer.update(self.x, grad, lr, self.opt_state)
-            step = lr
-            self.fun_grad = None
-        if self.fun_grad is None:
-            self.fun_grad = oracle.value_grad(self.x)
-            n_evals += 1
-        fun, grad = self.fun_grad
-        gmax = float(grad.abs().max()) if grad.numel() else 0.0
-        if not self.optimizer.full_batch:
-            # a mini-batch method whose batch is the whole set: report, as for any
-            # epoch of it, the loss its step was computed on (scikit-learn's curve)
-            return fun_before, float(grad.norm()), step, n_evals, False, math.inf, fun
-        stalled = stalled or not math.isfinite(fun)
-        return fun, float(grad.norm()), step, n_evals, stalled, gmax, fun
-
-    def _stochastic_epoch(self, data, g, batch_size, shuffle, generator, sampling):
-        n = len(data)
-        device = self.x.device
-        update, state, schedule = self.optimizer.update, self.opt_state, self.schedule
-        value_grad, x = self.objective.value_grad, self.x
-        # the epoch's loss summed in float64 (MPS has none): in float32 the sum of many
-        # batch losses drifts, and the plateau rule compares it to within tol
-        acc = torch.zeros((), dtype=x.dtype if device.type == "mps" else torch.float64,
-                          device=device)
-        if sampling == "with_replacement":  # bootstrap batches (Eq. 31)
-            n_batches = max(n // batch_size, 1)
-            for _ in range(n_batches):
-                rows = torch.randint(n, (batch_size,), generator=generator).to(device)
-                acc.add_(value_grad(x, data.take(rows), g))
-                update(x, g, schedule(state["k"] + 1), state)
-            return (float(acc) / n_batches, float(g.norm()), schedule(state["k"]), n_batches,
-                    n_batches * batch_size)
-        # an epoch of disjoint batches (Eq. 24-25)
-        perm = torch.randperm(n, generator=generator).to(device) if shuffle else None
-        n_batches = 0
-        for batch in epoch_batches(data, batch_size, perm):
-            acc.add_(value_grad(x, batch, g), alpha=len(batch))
-            n_batches += 1
-            update(x, g, schedule(state["k"] + 1), state)
-        return float(acc) / n, float(g.norm()), schedule(state["k"]), n_batches, n
-
-    def _should_stop(self, loss, score, tol, n_iter_no_change, gmax, stalled) -> bool:
-        """Record the epoch's loss (and validation ``score``); whether to stop now."""
-        if score is not None:
-            self.validation_scores.append(score)
-            improved = score >= self.best_validation_score + (tol or 0.0)
-            if score > self.best_validation_score:
-                self.best_validation_score = score
-                self.best_x = self.x.clone()
-        else:
-            improved = loss <= self.best_loss - (tol or 0.0)
-        self.best_loss = min(self.best_loss, loss)
-        if tol is None:
-            return False
-        if stalled or gmax <= tol:  # first-order optimality, or no decrease found
-            return True
-        if isinstance(self.optimizer, SearchMethod) and score is None:
-            return False  # as scipy's L-BFGS: no loss-plateau rule for search methods
-        self.no_improve = 0 if improved else self.no_improve + 1
-        if self.no_improve > n_iter_no_change:
-            self.no_improve = 0
-            return self.schedule.on_plateau()
-        return False
-
-
-def _from_numpy(a):
-    return torch.from_numpy(np.array(a))
-
-
-def _convert(obj, fn):
-    """Apply ``fn`` to every tensor (or, for ``_from_numpy``, array) inside dicts/lists."""
-    if isinstance(obj, torch.Tensor) or (fn is _from_numpy and isinstance(obj, np.ndarray)):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return {k: _convert(v, fn) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_convert(v, fn) for v in obj]
-    return obj

@@ -8,7 +8,6 @@ the shared training loop in :mod:`skopt_nn._engine`.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -17,7 +16,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -25,8 +24,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
 from ._device import cpu_training, resolve_device, torch_dtype
-from ._engine import HISTORY_COLUMNS, Trainer
+from ._engine import HISTORY_COLUMNS, FullBatchOracle, RunConfig, Trainer
+from ._losses import Loss, get_loss
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
+from .optim._initial_step import StartingPoint, initial_step
 from .optim._registry import STEP_CONSTRAINTS, get_optimizer
 from .optim._schedules import Schedule
 
@@ -34,6 +35,16 @@ _VALIDATION_TOO_SMALL = (
     "The validation set is too small. Increase 'validation_fraction' or the size of your "
     "dataset (early_stopping=True holds out a validation split)."
 )
+
+
+def _device_dataset(X, Y, sw, dtype, device) -> Dataset:
+    """The training rows on the device, sample weights normalised to mean one."""
+    return Dataset(
+        as_device_matrix(X, dtype, device),
+        to_tensor(Y, dtype, device),
+        None if sw is None else to_tensor(normalise_weights(sw, len(sw)), dtype, device),
+        1.0 if sw is None else float(np.mean(sw)),
+    )
 
 
 def _check_class_weighted(sw: np.ndarray | None) -> None:
@@ -65,8 +76,16 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     #: the linear models' ``loss_curve_`` is a NumPy array; the MLPs keep
     #: scikit-learn's list
     _loss_curve_as_array = False
+    #: whether the objective is convex (the linear models): the 'auto' steps may then
+    #: use its curvature bound L and the solution's scale; otherwise the mini-batch
+    #: methods take scikit-learn's fixed steps and gradient descent 1/L measured at x⁰
+    _convex = False
 
     # ------------------------------------------------------------------ hooks
+    def _loss(self, n_outputs: int) -> Loss:
+        """The loss object that ``loss`` names, for ``n_outputs`` outputs."""
+        return get_loss(self.loss, n_outputs, multilabel=getattr(self, "_multilabel", False))
+
     @abstractmethod
     def _make_objective(self, n_features: int, n_outputs: int):
         """The model's objective (see :mod:`skopt_nn._linear_objective`)."""
@@ -90,10 +109,6 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     @abstractmethod
     def _validation_score(self, objective, x, X_val, Y_val) -> float:
         """The early-stopping score (accuracy or R²) on the held-out split."""
-
-    def _auto_learning_rate(self, optimizer, objective, data: Dataset, x0) -> float:
-        rate = optimizer.auto_learning_rate
-        return 1e-3 if rate is None else rate
 
     # ------------------------------------------------------------------ helpers
     def _validate_X(self, X, reset: bool):
@@ -135,19 +150,40 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         return pd.DataFrame(self._trainer.history, columns=list(HISTORY_COLUMNS))
 
     # ------------------------------------------------------------------ training
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model with ``max_iter`` epochs of the chosen optimizer.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight)
+
     def _fit(self, X, y, sample_weight=None, *, incremental: bool = False, classes=None):
         """Validate, then train; bad input raises and leaves the estimator as it was.
 
         Any exception (KeyboardInterrupt before training starts included) restores
-        the estimator's previous state; an interrupt during training is not an
-        error: it keeps the last whole epoch (see :meth:`Trainer.run`).
+        the estimator's previous state, the trainer's from a snapshot taken on its
+        device; an interrupt during training is not an error: it keeps the last
+        whole epoch (see :meth:`Trainer.run`).
         """
         saved = dict(self.__dict__)
+        trainer = getattr(self, "_trainer", None)
+        snapshot = None if trainer is None else trainer.snapshot()
         try:
             return self._fit_unchecked(X, y, sample_weight, incremental, classes)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if trainer is not None:
+                trainer.restore(snapshot)
             raise
 
     def _fit_unchecked(self, X, y, sample_weight, incremental, classes):
@@ -167,104 +203,96 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             _check_class_weighted(sw)
         device = resolve_device(self.device)
         dtype = torch_dtype(X.dtype, device)
-        n, n_features = X.shape
-
         early_stopping = self.early_stopping and not incremental
-        X_all, y_all = X, y  # what callbacks score on
-        X_val = Y_val = None
+        validation_set = None
+        X_fit, Y_fit = X, Y
         if early_stopping:
-            X, X_val, Y, Y_val, sw = self._validation_split(X, Y, sw, y)
-        data = Dataset(
-            as_device_matrix(X, dtype, device),
-            to_tensor(Y, dtype, device),
-            None if sw is None else to_tensor(normalise_weights(sw, len(sw)), dtype, device),
-            1.0 if sw is None else float(np.mean(sw)),
-        )
-        objective = self._make_objective(n_features, Y.shape[1])
-
-        monitor = TrainingMonitor(self, X_all, y_all, 1 if incremental else self.max_iter,
+            X_fit, X_val, Y_fit, Y_val, sw = self._validation_split(X, Y, sw, y)
+            validation_set = (as_device_matrix(X_val, dtype, device), Y_val)
+        data = _device_dataset(X_fit, Y_fit, sw, dtype, device)
+        objective = self._make_objective(X.shape[1], Y.shape[1])
+        monitor = TrainingMonitor(self, X, y, 1 if incremental else self.max_iter,
                                   lambda x: self._fitted_attributes(objective, x))
-        with cpu_training(device, n * n_features), callback_management_context(self):
+        with cpu_training(device, X.shape[0] * X.shape[1]), callback_management_context(self):
             if continuing:
-                # work on a copy: a call that fails leaves the fitted model as it was
-                trainer = copy.deepcopy(self._trainer).to(device, dtype)
-                if trainer.x.numel() != objective.n_params:
-                    raise ValueError(
-                        f"The model's size changed since the last fit ({trainer.x.numel()} "
-                        f"parameters, now {objective.n_params}): warm_start and partial_fit "
-                        "need the same architecture (e.g. hidden_layer_sizes).")
-                trainer.objective = objective
-                edited = self._flat_params()  # the user may have set coef_/coefs_ by hand
-                if not np.array_equal(edited, trainer.x.cpu().numpy().astype(edited.dtype)):
-                    trainer.x = to_tensor(edited.copy(), dtype, device)
-                projected = hasattr(objective, "project") and objective.project(trainer.x)
-                if projected or type(trainer.optimizer) is not type(optimizer) or \
-                        trainer.optimizer.get_params() != optimizer.get_params():
-                    trainer.optimizer = clone(optimizer)
-                    trainer.opt_state = optimizer.init_state(trainer.x)
-                if self.learning_rate_init != trainer.learning_rate_init:  # set by the user
-                    trainer.schedule.eta = self._initial_step(optimizer, objective, data,
-                                                              trainer.x)
-                    trainer.learning_rate_init = self.learning_rate_init
-                trainer.fun_grad = None
+                trainer = self._trainer
+                self._resume(trainer, objective, optimizer, data, device, dtype)
             else:
-                # the initial weights first, as scikit-learn draws them (same numbers)
-                random_state = check_random_state(self.random_state)
-                x0 = self._initial_params(objective, random_state, dtype, device)
-                generator = self._seed_generator(random_state)
-                lr = self._initial_step(optimizer, objective, data, x0)
-                trainer = Trainer(objective, x0, clone(optimizer),
-                                  Schedule(self.learning_rate, lr, self.power_t),
-                                  generator=generator)
-                trainer.learning_rate_init = self.learning_rate_init
-            trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
-            batch_size = self._batch_size(n, optimizer)
-            validation = None
-            if early_stopping:
-                Xv = as_device_matrix(X_val, dtype, device)
-                validation = lambda x: self._validation_score(objective, x, Xv, Y_val)  # noqa: E731
-            self.n_iter_ = trainer.run(
-                data,
-                max_epochs=1 if incremental else self.max_iter,
-                batch_size=batch_size,
-                shuffle=self.shuffle,
-                generator=trainer.generator,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                validation=validation,
-                monitor=monitor if monitor.active else None,
-                sampling=getattr(optimizer, "sampling", "without_replacement"),
-                warn_max_iter=not incremental,
-            )
-            if early_stopping and trainer.best_x is not None:
-                trainer.x.copy_(trainer.best_x)
-            try:
-                monitor.close(trainer.x)
-            except KeyboardInterrupt:  # in a callback at the very end: the fit is done
-                warnings.warn("Training interrupted by user.", stacklevel=4)
+                trainer = self._new_trainer(objective, optimizer, data, dtype, device)
+            config = RunConfig(max_epochs=1 if incremental else self.max_iter,
+                               batch_size=self._batch_size(X.shape[0], optimizer),
+                               shuffle=self.shuffle, tol=self.tol,
+                               n_iter_no_change=self.n_iter_no_change,
+                               warn_max_iter=not incremental)
+            self.n_iter_ = self._run(trainer, objective, data, config, validation_set,
+                                     monitor)
+        self._publish(trainer, objective, early_stopping, continuing)
+        return self
+
+    def _new_trainer(self, objective, optimizer, data, dtype, device) -> Trainer:
+        """A trainer at the start: scikit-learn's initial weights first (the same
+        random numbers), then the shuffling generator and the initial step."""
+        random_state = check_random_state(self.random_state)
+        x0 = self._initial_params(objective, random_state, dtype, device)
+        generator = self._seed_generator(random_state)
+        lr = self._initial_step(optimizer, objective, data, x0)
+        return Trainer(objective, x0, clone(optimizer),
+                       Schedule(self.learning_rate, lr, self.power_t), generator=generator,
+                       learning_rate_init=self.learning_rate_init)
+
+    def _resume(self, trainer, objective, optimizer, data, device, dtype) -> None:
+        """Continue ``trainer`` (warm_start or partial_fit); a ``learning_rate_init``
+        the user changed since restarts the schedule's base step."""
+        trainer.resume(objective, optimizer, self._flat_params(), device, dtype)
+        if self.learning_rate_init != trainer.learning_rate_init:
+            trainer.schedule.eta = self._initial_step(optimizer, objective, data, trainer.x)
+            trainer.learning_rate_init = self.learning_rate_init
+
+    def _run(self, trainer, objective, data, config, validation_set, monitor) -> int:
+        """Train ``trainer`` for this call; the number of epochs run."""
+        trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
+        validation = None
+        if validation_set is not None:
+            X_val, Y_val = validation_set
+            validation = lambda x: self._validation_score(objective, x, X_val, Y_val)  # noqa: E731
+        n_iter = trainer.run(data, config, validation, monitor if monitor.active else None)
+        if validation is not None and trainer.progress.best_x is not None:
+            trainer.x.copy_(trainer.progress.best_x)
+        try:
+            monitor.close(trainer.x)
+        except KeyboardInterrupt:  # in a callback at the very end: the fit is done
+            warnings.warn("Training interrupted by user.", stacklevel=6)  # the user's call
+        return n_iter
+
+    def _publish(self, trainer, objective, early_stopping: bool, continuing: bool) -> None:
+        """Set the fitted attributes from the trainer."""
         self._trainer = trainer
         for name, value in self._fitted_attributes(objective, trainer.x).items():
             setattr(self, name, value)
-        curve = list(trainer.loss_curve)
-        self.loss_curve_ = np.asarray(curve) if self._loss_curve_as_array else curve
-        self.loss_ = trainer.loss_curve[-1] if trainer.loss_curve else trainer.initial_loss
-        # no whole epoch (a first-epoch divergence or interrupt): the kept start's loss
-        best = trainer.best_loss if math.isfinite(trainer.best_loss) else self.loss_
-        self.best_loss_ = None if early_stopping else best
-        self.t_ = trainer.t
-        if early_stopping:
-            self.validation_scores_ = list(trainer.validation_scores)
-            self.best_validation_score_ = trainer.best_validation_score
+        curve = trainer.loss_curve
+        if self._loss_curve_as_array:
+            self.loss_curve_ = np.asarray(curve)
+        elif continuing and isinstance(getattr(self, "loss_curve_", None), list):
+            self.loss_curve_.extend(curve[len(self.loss_curve_):])  # no copy per call
         else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        return self
+            self.loss_curve_ = list(curve)
+        self.loss_ = curve[-1] if curve else trainer.initial_loss
+        # no whole epoch (a first-epoch divergence or interrupt): the kept start's loss
+        best = trainer.progress.best_loss
+        self.best_loss_ = None if early_stopping else (best if math.isfinite(best) else
+                                                       self.loss_)
+        self.t_ = trainer.t
+        self.validation_scores_ = list(trainer.log.validation_scores) if early_stopping \
+            else None
+        self.best_validation_score_ = trainer.progress.best_validation_score \
+            if early_stopping else None
 
     def _initial_step(self, optimizer, objective, data, x) -> float:
-        """η₀: ``learning_rate_init``, or the per-method step for 'auto'."""
-        if self.learning_rate_init == "auto":
-            return float(self._auto_learning_rate(optimizer, objective, data, x))
-        return float(self.learning_rate_init)
+        """η₀: ``learning_rate_init``, or the optimizer's rule for 'auto' (the model
+        says whether it is convex, which gives its rules L and the solution's scale)."""
+        return initial_step(optimizer, self.learning_rate_init, lambda: StartingPoint(
+            FullBatchOracle(objective, data), x, lipschitz=lambda: objective.lipschitz(data),
+            convex=self._convex, fixed_steps=not self._convex))
 
     def _batch_size(self, n: int, optimizer) -> int:
         if optimizer.full_batch:
@@ -273,7 +301,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             return min(200, n)
         if self.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped", UserWarning, stacklevel=4)
+                          "going to be clipped", UserWarning, stacklevel=6)
         return min(self.batch_size, n)
 
     def _validation_split(self, X, Y, sw, y):

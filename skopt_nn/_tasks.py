@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.special
+from sklearn.base import _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
@@ -31,11 +32,21 @@ class RegressionTask:
 
     def _inverse_link(self, Z):
         """Prediction from the output z (the identity but for a log-link loss)."""
-        return Z
+        return self._loss(Z.shape[1]).inverse_link(Z)
 
     def _validation_score(self, objective, x, X_val, Y_val) -> float:
         Z = objective.decision(x, X_val).double().cpu().numpy()
         return float(r2_score(Y_val, self._inverse_link(Z)))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on ``(X, y)``, continuing the optimizer state of earlier calls."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def predict(self, X):
         """Predict targets for ``X``.
@@ -58,7 +69,7 @@ class ClassificationTask:
 
     def _loss_target(self, n_classes: int) -> str:
         """'sign' (±1 columns, one per class or one for binary) or 'onehot'."""
-        return "sign"
+        return self._loss(1 if n_classes <= 2 else n_classes).target
 
     def _encode_targets(self, y, sw, *, first_call: bool, classes=None, warm_start=False):
         check_classification_targets(y)

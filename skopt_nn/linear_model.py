@@ -20,20 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._estimator_base import BaseTorchEstimator
 from ._linear_objective import LinearObjective
-from ._losses import LOSSES
 from ._tasks import ClassificationTask, RegressionTask
-
-
-def _solution_scale(objective, data, x0) -> float:
-    """The scale of the distance from x⁰ to the solution: max|∇F(x⁰)|/L.
-
-    It is the largest coordinate move of a gradient-descent step with η = 1/L
-    (Eq. 3) from the start; on a convex quadratic x* − x⁰ is at least that long.
-    """
-    g = torch.empty_like(x0)
-    objective.value_grad(x0, data, g)
-    gmax = float(g.abs().max()) if g.numel() else 0.0
-    return gmax / max(objective.lipschitz(data), 1e-12)
 
 
 class _LinearModel(BaseTorchEstimator):
@@ -43,26 +30,14 @@ class _LinearModel(BaseTorchEstimator):
         "fit_intercept": ["boolean"],
     }
 
-    def _loss_name(self, n_outputs: int) -> str:
-        return self.loss
+    _convex = True
 
     def _make_objective(self, n_features, n_outputs):
-        loss = LOSSES[self._loss_name(n_outputs)]()
-        return LinearObjective(loss, n_features, n_outputs, self.alpha, self.fit_intercept)
+        return LinearObjective(self._loss(n_outputs), n_features, n_outputs, self.alpha,
+                               self.fit_intercept)
 
     def _initial_params(self, objective, random_state, dtype, device):
         return torch.zeros(objective.n_params, dtype=dtype, device=device)
-
-    def _auto_learning_rate(self, optimizer, objective, data, x0):
-        fraction = optimizer.auto_scale_fraction
-        if fraction is not None:  # AdaGrad, RMSProp, Adam: η is a distance
-            scale = _solution_scale(objective, data, x0)
-            return fraction * scale if scale > 0 else optimizer.auto_learning_rate
-        if optimizer.auto_learning_rate is not None:
-            return optimizer.auto_learning_rate
-        step = 1.0 / max(objective.lipschitz(data), 1e-12)  # η = 1/L, Eq. 3
-        # heavy ball: steps add up to η/(1-α); (1-α)/L keeps that at 1/L
-        return step * (1.0 - getattr(optimizer, "momentum", 0.0))
 
     def _fitted_attributes(self, objective, x):
         W, b = objective.unpack(x.detach().cpu())
@@ -77,21 +52,6 @@ class _LinearModel(BaseTorchEstimator):
         X = self._validate_X(X, reset=False)
         return np.asarray(X @ self.coef_.T) + self.intercept_
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model with ``max_iter`` epochs of the chosen optimizer.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, sample_weight)
 
 
 class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
@@ -223,16 +183,6 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         coef = self.coef_.reshape(-1, self.n_features_in_)
         return np.asarray(X @ coef.T) + self.intercept_
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch on ``(X, y)``, continuing the optimizer state of earlier calls."""
-        return self._fit(X, y, sample_weight, incremental=True)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
-
 
 def _is_logistic(est) -> bool:
     return est.loss == "logistic"
@@ -314,12 +264,6 @@ feature_names_in_
         self.validation_fraction = validation_fraction
         self.verbose = verbose
         self.device = device
-
-    def _loss_target(self, n_classes):
-        return "onehot" if self.loss == "logistic" and n_classes > 2 else "sign"
-
-    def _loss_name(self, n_outputs):
-        return "softmax" if self.loss == "logistic" and n_outputs > 1 else self.loss
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -19,12 +19,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._data import as_device_matrix
 from ._device import resolve_device, torch_dtype
-from ._engine import FullBatchOracle
 from ._estimator_base import BaseTorchEstimator
-from ._losses import LOSSES
 from ._mlp_objective import MLPObjective
 from ._tasks import ClassificationTask, RegressionTask
-from .optim._schedules import local_lipschitz
 
 _PREDICT_CHUNK = 1 << 16
 
@@ -44,24 +41,11 @@ class _BaseMLP(BaseTorchEstimator):
         return tuple(int(s) for s in sizes)
 
     def _make_objective(self, n_features, n_outputs):
-        loss = LOSSES[self._loss_name(n_outputs)]()
-        return MLPObjective((n_features, *self._hidden(), n_outputs), self.activation, loss,
-                            self.alpha)
+        return MLPObjective((n_features, *self._hidden(), n_outputs), self.activation,
+                            self._loss(n_outputs), self.alpha)
 
     def _initial_params(self, objective, random_state, dtype, device):
         return objective.init_params(random_state, dtype, device)
-
-    def _auto_learning_rate(self, optimizer, objective, data, x0):
-        if optimizer.auto_learning_rate is not None:
-            return optimizer.auto_learning_rate
-        if optimizer.name == "sgd":
-            return 0.01
-        if optimizer.name == "momentum":
-            return 1e-3  # scikit-learn's default with momentum 0.9
-        # gradient descent: η = 1/L (Eq. 3) with L measured along -∇f at the start
-        oracle = FullBatchOracle(objective, data)
-        _, g = oracle.value_grad(x0)
-        return 1.0 / local_lipschitz(oracle, x0, g)
 
     def _fitted_attributes(self, objective, x):
         Ws, bs = objective.unpack(x.detach().cpu())
@@ -71,7 +55,7 @@ class _BaseMLP(BaseTorchEstimator):
             "intercepts_": [b.numpy().copy() for b in bs],
             "n_layers_": len(Ws) + 1,
             "n_outputs_": n_outputs,
-            "out_activation_": self._out_activation(n_outputs),
+            "out_activation_": self._loss(n_outputs).out_activation,
         }
 
     def _flat_params(self):
@@ -91,8 +75,7 @@ class _BaseMLP(BaseTorchEstimator):
         dtype = torch_dtype(self.coefs_[0].dtype, device)
         # the fitted shapes, not hidden_layer_sizes (which set_params may have changed)
         sizes = (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
-        objective = MLPObjective(sizes, self.activation, LOSSES[self._loss_name(sizes[-1])](),
-                                 self.alpha)
+        objective = MLPObjective(sizes, self.activation, self._loss(sizes[-1]), self.alpha)
         x = torch.as_tensor(self._flat_params()).to(device, dtype)
         out = []
         with torch.no_grad():
@@ -102,21 +85,6 @@ class _BaseMLP(BaseTorchEstimator):
         Z = np.concatenate(out) if out else np.empty((0, self.n_outputs_))
         return Z.astype(self.coefs_[0].dtype, copy=False)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network with ``max_iter`` epochs of the chosen optimizer.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, sample_weight)
 
 
 _MLP_DOC_PARAMS = """
@@ -245,33 +213,14 @@ class MLPRegressor(RegressorMixin, RegressionTask, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.device = device
 
-    def _loss_name(self, n_outputs):
-        return self.loss
-
-    def _out_activation(self, n_outputs):
-        return "exp" if self.loss == "poisson" else "identity"
-
     def _encode_targets(self, y, sw, *, first_call, classes=None, warm_start=False):
-        if self.loss == "poisson" and np.any(np.asarray(y) < 0):
-            raise ValueError("loss='poisson' requires non-negative targets y.")
+        if self._loss(1).nonnegative_targets and np.any(np.asarray(y) < 0):
+            raise ValueError(f"loss={self.loss!r} requires non-negative targets y.")
         return super()._encode_targets(y, sw, first_call=first_call, classes=classes,
                                        warm_start=warm_start)
 
-    def _inverse_link(self, Z):
-        return np.exp(Z) if self.loss == "poisson" else Z
-
     def _decision(self, X):
         return self._inverse_link(super()._decision(X))
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch on ``(X, y)``, continuing the optimizer state of earlier calls."""
-        return self._fit(X, y, sample_weight, incremental=True)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 def _has_log_loss(est) -> bool:
@@ -347,21 +296,6 @@ class MLPClassifier(ClassifierMixin, ClassificationTask, _BaseMLP):
         self.loss = loss
         self.class_weight = class_weight
         self.device = device
-
-    def _loss_target(self, n_classes):
-        return "onehot" if self.loss == "log_loss" and n_classes > 2 else "sign"
-
-    def _loss_name(self, n_outputs):
-        if self.loss == "hinge":
-            return "hinge"
-        if n_outputs > 1 and not self._multilabel:
-            return "softmax"
-        return "logistic"
-
-    def _out_activation(self, n_outputs):
-        if self.loss == "hinge":
-            return "identity"
-        return "softmax" if n_outputs > 1 and not self._multilabel else "logistic"
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

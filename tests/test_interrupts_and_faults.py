@@ -130,7 +130,7 @@ def test_interrupt_in_the_middle_of_an_epoch_resets_the_optimizer_state(data, in
         est.fit(X, y)
     np.testing.assert_array_equal(est.coef_, before)  # the last whole epoch
     assert est.n_iter_ == 0 and len(est.loss_curve_) == 2
-    assert est._trainer.opt_state["k"] == 0  # the half-epoch's moments are dropped
+    assert est._trainer.opt_state.count == 0  # the half-epoch's moments are dropped
 
 
 @pytest.mark.parametrize("cls", [LinearRegressor, MLPRegressor])

@@ -141,7 +141,7 @@ def test_partial_fit_equals_fit_epochs(cancer):
     for _ in range(4):
         inc.partial_fit(X, y, classes=np.unique(y))
     np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-10, atol=1e-12)
-    assert inc._trainer.opt_state["k"] == full._trainer.opt_state["k"] == 4 * 12
+    assert inc._trainer.k == full._trainer.k == 4 * 12
 
 
 def test_partial_fit_needs_classes_and_known_labels(cancer):

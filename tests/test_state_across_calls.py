@@ -62,10 +62,10 @@ def test_failed_continuation_changes_nothing(linear_data):
     X, y = linear_data
     est = LinearRegressor(optimizer="adam", warm_start=True, max_iter=3, random_state=0)
     _quiet_fit(est, X, y)
-    k, coef = est._trainer.opt_state["k"], est.coef_.copy()
+    k, coef = est._trainer.k, est.coef_.copy()
     with pytest.raises(ValueError):
         est.fit(X[:, :2], y)
-    assert est._trainer.opt_state["k"] == k
+    assert est._trainer.k == k
     np.testing.assert_array_equal(est.coef_, coef)
 
 
@@ -75,7 +75,7 @@ def test_optimizer_hyperparameters_changed_by_set_params_take_effect(linear_data
                        warm_start=True, max_iter=3, random_state=0)
     _quiet_fit(est, X, y)
     _quiet_fit(est.set_params(optimizer__elementwise=True), X, y)
-    assert est._trainer.opt_state["v"].shape == est._trainer.x.shape
+    assert est._trainer.opt_state.v.shape == est._trainer.x.shape
     assert est._trainer.optimizer is not est.optimizer  # the trainer holds its own copy
 
 

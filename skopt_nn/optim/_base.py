@@ -1,13 +1,27 @@
 """Base classes: an optimizer holds hyperparameters only; its state lives apart.
 
-Two families share one interface with the training engine:
+Every optimizer offers one step interface to the training loop and to
+:func:`~skopt_nn.optim.minimize`::
 
-* :class:`UpdateRule` - methods whose step is ``x <- x + Δx`` with
-  ``Δx = -η · direction(g, state)``, for a step size ``η`` given by the caller
-  (a constant or a schedule).  They work on mini-batches or the full batch.
+    state = optimizer.init_state(x)                   # its typed running state
+    result = optimizer.step(x, fun, grad, lr, state, oracle)   # x updated in place
+
+given f(x) and ∇f(x) at the current point and the step size η = ``lr`` of the
+caller's schedule; ``result`` is a :class:`StepResult`.  The step counter and the
+schedule belong to the caller, so resetting a method's state (after a divergence,
+say) does not restart the schedule.  Two families implement ``step``:
+
+* :class:`UpdateRule` - ``x <- x - η · direction(g, state)`` (gradient descent,
+  SGD, momentum, AdaGrad, RMSProp, Adam); ``step`` wraps the method's ``update``,
+  which reads like its equation.  They work on mini-batches or the full batch.
 * :class:`SearchMethod` - full-batch methods that choose their own step along a
   direction by evaluating the objective (line searches, steepest descent,
-  L-BFGS).  They receive an :class:`Oracle` for the full objective.
+  L-BFGS) through an :class:`Oracle` for the full objective.
+
+What a method needs from its caller is declared on the class, not found out:
+``full_batch``, ``searches`` (whether its step evaluates f), ``stops_on_plateau``,
+:meth:`Optimizer.evaluation_budget`, :meth:`Optimizer.batch_sampling` and
+:meth:`Optimizer.auto_step` (its step for ``learning_rate_init='auto'``).
 
 Hyperparameters follow scikit-learn's conventions (``get_params``/``set_params``,
 :func:`sklearn.base.clone`), so a grid search can set ``optimizer__momentum``.
@@ -33,19 +47,45 @@ class Oracle(Protocol):
         """``f(x)`` and a new tensor holding ``∇f(x)``."""
 
 
-@dataclass
+class StepProblem(Protocol):
+    """What an optimizer's 'auto' step may ask about the objective at the start x⁰.
+
+    See :class:`skopt_nn.optim._initial_step.StartingPoint`, the implementation
+    shared by the estimators and :func:`~skopt_nn.optim.minimize`.
+    """
+
+    #: the model prefers fixed steps for the mini-batch methods (scikit-learn's
+    #: MLP defaults: on a nonconvex network the start's curvature says little)
+    fixed_steps: bool
+
+    def lipschitz(self) -> float:
+        """L, the gradient's Lipschitz constant (a model's bound, or estimated at x⁰)."""
+
+    def solution_scale(self) -> float | None:
+        """max|∇F(x⁰)|/L where it measures the distance to the solution (convex
+        models); ``None`` otherwise."""
+
+
+@dataclass(slots=True)
 class StepResult:
-    """What a search method reports about one iteration.
+    """What one step reports.
 
     ``fun``/``grad`` are the objective and gradient at the new point when the
-    method evaluated them (``grad`` may be ``None``: the caller evaluates it).
-    ``step_size`` is the η actually taken (0 when no decrease was found).
+    method evaluated them (``grad`` is ``None`` when it did not: the caller
+    evaluates it).  ``step_size`` is the η actually taken (0 when a search found
+    no decrease: x is then unchanged); ``n_evals`` counts the method's evaluations
+    of f.
     """
 
     fun: float
     grad: torch.Tensor | None
     step_size: float
     n_evals: int
+
+
+@dataclass
+class NoState:
+    """The state of a method that keeps none (gradient descent, SGD, line searches)."""
 
 
 class Optimizer(BaseEstimator):
@@ -55,9 +95,16 @@ class Optimizer(BaseEstimator):
     ----------
     full_batch : bool
         Whether the method always uses the whole training set per step.
+    searches : bool
+        Whether its step evaluates the objective to choose η (it then needs an
+        :class:`Oracle`, and a step of 0 means that no decrease was found).
+    stops_on_plateau : bool
+        Whether the loss-plateau rule (``n_iter_no_change``) applies to it; the
+        search methods stop on the gradient and on a failed search instead, as
+        scipy's L-BFGS.
     auto_learning_rate : float or None
-        The step used when ``learning_rate_init='auto'`` and no better estimate
-        is available; ``None`` means "1/L when L can be estimated".
+        The fixed step that ``learning_rate_init='auto'`` takes when the method
+        does not derive one from the objective (see :meth:`auto_step`).
     auto_scale_fraction : float or None
         For methods whose step moves each coordinate by about η whatever the size
         of the gradient (AdaGrad, RMSProp and Adam divide by a running gradient
@@ -67,6 +114,8 @@ class Optimizer(BaseEstimator):
     """
 
     full_batch: ClassVar[bool] = False
+    searches: ClassVar[bool] = False
+    stops_on_plateau: ClassVar[bool] = True
     auto_learning_rate: ClassVar[float | None] = None
     auto_scale_fraction: ClassVar[float | None] = None
     #: the string name that selects the method (``optimizer='adam'``)
@@ -74,28 +123,57 @@ class Optimizer(BaseEstimator):
     #: declarative validation of the hyperparameters (scikit-learn's format)
     _parameter_constraints: ClassVar[dict] = {}
 
-    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+    def init_state(self, x: torch.Tensor) -> Any:
         """Fresh running state for parameters shaped like ``x``."""
-        return {"k": 0}
+        return NoState()
+
+    @abstractmethod
+    def step(self, x: torch.Tensor, fun: float, grad: torch.Tensor, lr: float, state: Any,
+             oracle: Oracle | None = None) -> StepResult:
+        """One step in place on ``x`` from ``f(x) = fun`` and ``∇f(x) = grad``."""
+
+    # -- capabilities --------------------------------------------------------------------
+    def evaluation_budget(self) -> int | None:
+        """The most evaluations of f a fit may spend (``None``: no budget)."""
+        return None
+
+    def batch_sampling(self) -> str:
+        """How mini-batches are drawn: 'without_replacement' or 'with_replacement'."""
+        return "without_replacement"
+
+    def auto_step(self, problem: StepProblem) -> float:
+        """η₀ for ``learning_rate_init='auto'``: by default 1/L for L the gradient's
+        Lipschitz constant.
+
+        This is the step of lecture Eq. 3."""
+        return 1.0 / problem.lipschitz()
 
 
 class UpdateRule(Optimizer):
     """A method with an explicit update ``x <- x - η · direction``."""
 
     @abstractmethod
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: Any) -> None:
         """Apply one step in place to ``x`` given the gradient ``g`` and step ``lr``."""
+
+    def step(self, x, fun, grad, lr, state, oracle=None) -> StepResult:
+        """The update with step ``lr``; f and ∇f at the new point are left to the caller."""
+        self.update(x, grad, lr, state)
+        return StepResult(fun, None, lr, 0)
 
 
 class SearchMethod(Optimizer):
     """A full-batch method that evaluates ``f`` to choose its step."""
 
     full_batch: ClassVar[bool] = True
+    searches: ClassVar[bool] = True
+    stops_on_plateau: ClassVar[bool] = False
     auto_learning_rate: ClassVar[float | None] = 1.0
 
-    @abstractmethod
-    def iterate(
-        self, x: torch.Tensor, fun: float, grad: torch.Tensor, lr: float, state: dict,
-        oracle: Oracle,
-    ) -> StepResult:
-        """Take one iteration in place on ``x`` from ``f(x)=fun``, ``∇f(x)=grad``."""
+    def auto_step(self, problem: StepProblem) -> float:
+        """The first trial step of the search: η = 1 (the lecture's)."""
+        return 1.0
+
+    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
+        """:meth:`step` under its former name."""
+        return self.step(x, fun, grad, lr, state, oracle)

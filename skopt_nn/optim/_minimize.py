@@ -14,10 +14,12 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._base import Optimizer, SearchMethod
+from ._base import Optimizer
 from ._criteria import CRITERIA, converged, diverged
+from ._initial_step import StartingPoint, initial_step
+from ._iteration import full_batch_iteration
 from ._registry import STEP_CONSTRAINTS, get_optimizer
-from ._schedules import Schedule, local_lipschitz
+from ._schedules import Schedule
 
 
 @dataclass
@@ -99,6 +101,53 @@ def _scalar(f) -> float:
     return float(f.detach() if isinstance(f, torch.Tensor) else np.asarray(f).reshape(()))
 
 
+def _start_vector(x0) -> torch.Tensor:
+    """x⁰ as a new float tensor (float64 unless x0 is a floating tensor); x0 is left alone."""
+    if isinstance(x0, torch.Tensor):
+        x = x0.detach().clone()
+        return x if x.is_floating_point() else x.double()
+    return torch.tensor(np.asarray(x0, dtype=np.float64))
+
+
+class _Run:
+    """The iterations of one ``minimize`` call and their history rows."""
+
+    def __init__(self, opt: Optimizer, oracle: _FunctionOracle, schedule: Schedule,
+                 criterion: str, tol: float | None, callback: Callable | None):
+        self.opt, self.oracle, self.schedule = opt, oracle, schedule
+        self.criterion, self.tol, self.callback = criterion, tol, callback
+        self.rows: list[tuple] = []
+
+    def iterate(self, x: torch.Tensor, f: float, g: torch.Tensor, max_iter: int):
+        """Iterate in place on ``x`` from f(x) = ``f``, ∇f(x) = ``g``; return the last
+        (f, g), the number of iterations, success and the message."""
+        criterion, tol, schedule = self.criterion, self.tol, self.schedule
+        state = self.opt.init_state(x)
+        self.rows = [(f, float(g.norm()), 0.0, self.oracle.nfev)]
+        for k in range(1, max_iter + 1):
+            x_prev = x.clone()
+            it = full_batch_iteration(self.opt, x, f, g, schedule(k), state, self.oracle)
+            if it.stalled and criterion != "max_iter":
+                success = converged(criterion, tol, f, f, g, g)
+                return f, g, k - 1, success, (
+                    "The line search found no decrease: precision lost "
+                    f"({criterion} {'met' if success else 'not met'}).")
+            if diverged(it.fun, self.rows[0][0]) or not bool(torch.isfinite(x).all()):
+                x.copy_(x_prev)
+                message = (f"Diverged at iteration {k} with learning rate {schedule.eta:g}; "
+                           "the last finite point is returned.")
+                warnings.warn(message, ConvergenceWarning, stacklevel=4)  # minimize's caller
+                return f, g, k - 1, False, message
+            done = criterion != "max_iter" and converged(criterion, tol, f, it.fun, g, it.grad)
+            f, g = it.fun, it.grad
+            self.rows.append((f, float(g.norm()), it.step_size, self.oracle.nfev))
+            if self.callback is not None:
+                self.callback(k, x, f)
+            if done:
+                return f, g, k, True, f"Converged: {criterion} <= {tol:g}."
+        return f, g, max_iter, False, f"Maximum number of iterations ({max_iter}) reached."
+
+
 @validate_params(
     {
         "fun": [callable],
@@ -139,8 +188,9 @@ def minimize(
         methods use the full gradient here.
     learning_rate_init : float or 'auto', default='auto'
         η₀.  'auto': 1 (first trial of the line searches), 1/L for gradient
-        descent, SGD and momentum with L estimated from the gradient's change over a
-        small step (Eq. 3), 0.01 for AdaGrad and RMSProp, 1e-3 for Adam.
+        descent and SGD and (1 − α)/L for momentum α, with L estimated from the
+        gradient's change over a small step (Eq. 3), 0.01 for AdaGrad and RMSProp,
+        1e-3 for Adam.
     learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
         Step schedule (Eq. 17); 'adaptive' behaves as 'constant' here.
     power_t : float, default=0.5
@@ -177,12 +227,7 @@ def minimize(
     opt._validate_params()
     if tol is None:
         criterion = "max_iter"
-    if isinstance(x0, torch.Tensor):
-        x = x0.detach().clone()
-        if not x.is_floating_point():
-            x = x.double()
-    else:
-        x = torch.tensor(np.asarray(x0, dtype=np.float64))  # a copy: x0 is left alone
+    x = _start_vector(x0)
     shape = x.shape
     x = x.reshape(-1)
 
@@ -198,52 +243,11 @@ def minimize(
         raise ValueError(f"fun is not finite at x0 (f(x0) = {f!r}): start where f is finite.")
     if not bool(torch.isfinite(g).all()):
         raise ValueError("The gradient of fun is not finite at x0: start where it is finite.")
-    if learning_rate_init == "auto":
-        lr = opt.auto_learning_rate
-        if lr is None:
-            lr = 1.0 / local_lipschitz(oracle, x, g)
-    else:
-        lr = float(learning_rate_init)
-    schedule = Schedule(learning_rate, lr, float(power_t))
-    state = opt.init_state(x)
-    rows = [(f, float(g.norm()), 0.0, oracle.nfev)]
-    success, message = False, f"Maximum number of iterations ({max_iter}) reached."
-    nit = 0
-    for k in range(1, int(max_iter) + 1):
-        x_prev = x.clone()
-        if isinstance(opt, SearchMethod):
-            res = opt.iterate(x, f, g, schedule(k), state, oracle)
-            step = res.step_size
-            if step == 0.0 and criterion != "max_iter":
-                success = converged(criterion, tol, f, f, g, g)
-                message = ("The line search found no decrease: precision lost "
-                           f"({criterion} {'met' if success else 'not met'}).")
-                break
-            if step == 0.0:  # no criterion: the iteration counts, x stays
-                f_new, g_new = f, g
-            elif res.grad is not None:
-                f_new, g_new = res.fun, res.grad
-            else:
-                f_new, g_new = oracle.value_grad(x)
-        else:
-            step = schedule(k)
-            opt.update(x, g, step, state)
-            f_new, g_new = oracle.value_grad(x)
-        if diverged(f_new, rows[0][0]) or not bool(torch.isfinite(x).all()):
-            x.copy_(x_prev)
-            message = (f"Diverged at iteration {k} with learning rate {schedule.eta:g}; "
-                       "the last finite point is returned.")
-            warnings.warn(message, ConvergenceWarning, stacklevel=2)
-            break
-        nit = k
-        done = criterion != "max_iter" and converged(criterion, tol, f, f_new, g, g_new)
-        f, g = f_new, g_new
-        rows.append((f, float(g.norm()), step, oracle.nfev))
-        if callback is not None:
-            callback(k, x.view(shape), f)
-        if done:
-            success, message = True, f"Converged: {criterion} <= {tol:g}."
-            break
+    lr = initial_step(opt, learning_rate_init, lambda: StartingPoint(oracle, x, grad=g))
+    run = _Run(opt, oracle, Schedule(learning_rate, lr, float(power_t)), criterion, tol,
+               None if callback is None else lambda k, v, fk: callback(k, v.view(shape), fk))
+    f, g, nit, success, message = run.iterate(x, f, g, int(max_iter))
+    rows = run.rows
     history = pd.DataFrame(rows, columns=["loss", "grad_norm", "step_size", "n_evals"])
     history.index.name = "iteration"
     return OptimizeResult(x.view(shape), f, g.view(shape), nit, oracle.nfev, success, message,

@@ -6,17 +6,11 @@ r"""Step-size schedules (lecture Eq. 17 and 22), named as scikit-learn's MLP nam
 * ``'adaptive'``: η stays η₀ while the loss improves; each time it fails to
   improve by ``tol`` for ``n_iter_no_change`` epochs η is divided by 5, and
   training stops once η < 1e-6 (scikit-learn's rule).
-
-:func:`local_lipschitz` estimates L for gradient descent's η = 1/L (Eq. 3) when
-the model cannot give it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-
-import torch
 
 SCHEDULES = ("constant", "invscaling", "adaptive")
 ADAPTIVE_FACTOR = 5.0
@@ -45,27 +39,3 @@ class Schedule:
             return True
         self.eta /= ADAPTIVE_FACTOR
         return self.eta < ADAPTIVE_MIN
-
-
-def local_lipschitz(oracle, x: torch.Tensor, g: torch.Tensor, n_power: int = 10) -> float:
-    """Estimate L as the largest curvature of f near ``x`` (for η = 1/L, Eq. 3).
-
-    Power iteration on the Hessian, with Hessian-vector products taken as finite
-    differences of the gradient, ``Hv ≈ (∇f(x + h v) − ∇f(x)) / h``, started along
-    ``g``.  ``oracle.value_grad`` gives the gradients (``n_power`` evaluations).
-    """
-    gnorm = float(g.norm())
-    if gnorm == 0.0:
-        return 1.0
-    v = g / gnorm
-    h = 1e-4 * max(1.0, float(x.norm()))
-    lam = 0.0
-    for _ in range(n_power):
-        _, g2 = oracle.value_grad(x + h * v)
-        hv = (g2 - g) / h
-        norm = float(hv.norm())
-        if not math.isfinite(norm) or norm == 0.0:
-            break
-        lam = max(lam, norm)
-        v = hv / norm
-    return max(lam, 1e-12)

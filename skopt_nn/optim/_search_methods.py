@@ -6,14 +6,37 @@ Gradient descent with the halving, Armijo or Wolfe line search, steepest descent
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from sklearn.utils._param_validation import Interval
 
 from . import line_search
 from ._base import Oracle, SearchMethod, StepResult
+
+#: the constraint of the line searches' constants c1, c2 and shrink factor: in (0, 1)
+_OPEN_UNIT = [Interval(Real, 0, 1, closed="neither")]
+
+
+@dataclass
+class SteepestDescentState:
+    """The last exact step, where the next search brackets from (``None`` at first)."""
+
+    eta: float | None = None
+
+
+@dataclass
+class LBFGSState:
+    """The last ``memory`` pairs s = x⁺ − x, y = ∇f⁺ − ∇f and ρ = 1/sᵀy."""
+
+    s: list = field(default_factory=list)
+    y: list = field(default_factory=list)
+    rho: list = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.s.clear(), self.y.clear(), self.rho.clear()
 
 
 class Ray:
@@ -85,8 +108,7 @@ class HalvingLineSearch(SearchMethod):
 
     name: ClassVar[str] = "line_search"
 
-    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
-        state["k"] += 1
+    def step(self, x, fun, grad, lr, state, oracle=None) -> StepResult:
         ray = Ray(oracle, x, -grad, with_grad=False)
         return ray.move(line_search.halving(ray.phi, fun, eta0=lr), fun)
 
@@ -106,17 +128,13 @@ class ArmijoLineSearch(SearchMethod):
     """
 
     name: ClassVar[str] = "armijo"
-    _parameter_constraints: ClassVar[dict] = {
-        "c1": [Interval(Real, 0, 1, closed="neither")],
-        "shrink": [Interval(Real, 0, 1, closed="neither")],
-    }
+    _parameter_constraints: ClassVar[dict] = {"c1": _OPEN_UNIT, "shrink": _OPEN_UNIT}
 
     def __init__(self, c1: float = 1e-4, shrink: float = 0.5):
         self.c1 = c1
         self.shrink = shrink
 
-    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
-        state["k"] += 1
+    def step(self, x, fun, grad, lr, state, oracle=None) -> StepResult:
         ray = Ray(oracle, x, -grad, with_grad=False)
         dphi0 = -float(torch.dot(grad, grad))
         res = line_search.armijo(ray.phi, fun, dphi0, eta0=lr, c1=self.c1, shrink=self.shrink)
@@ -138,10 +156,7 @@ class WolfeLineSearch(SearchMethod):
     """
 
     name: ClassVar[str] = "wolfe"
-    _parameter_constraints: ClassVar[dict] = {
-        "c1": [Interval(Real, 0, 1, closed="neither")],
-        "c2": [Interval(Real, 0, 1, closed="neither")],
-    }
+    _parameter_constraints: ClassVar[dict] = {"c1": _OPEN_UNIT, "c2": _OPEN_UNIT}
 
     def __init__(self, c1: float = 1e-4, c2: float = 0.9):
         self.c1 = c1
@@ -151,8 +166,7 @@ class WolfeLineSearch(SearchMethod):
         super()._validate_params()
         _check_wolfe_constants(self)
 
-    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
-        state["k"] += 1
+    def step(self, x, fun, grad, lr, state, oracle=None) -> StepResult:
         d = -grad
         ray = Ray(oracle, x, d, with_grad=True)
         dphi0 = -float(torch.dot(grad, grad))
@@ -177,12 +191,14 @@ class SteepestDescent(SearchMethod):
 
     name: ClassVar[str] = "steepest_descent"
 
-    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
-        state["k"] += 1
+    def init_state(self, x: torch.Tensor) -> SteepestDescentState:
+        return SteepestDescentState()
+
+    def step(self, x, fun, grad, lr, state, oracle=None) -> StepResult:
         d = -grad
-        curvature = getattr(oracle, "curvature", None)
-        ray = Ray(oracle, x, d, with_grad=curvature is None)
-        dHd = curvature(d) if curvature is not None else None
+        curvature = getattr(oracle, "curvature", None)  # dᵀ∇²f d, where exact and cheap
+        dHd = None if curvature is None else curvature(d)
+        ray = Ray(oracle, x, d, with_grad=dHd is None)  # the exact search needs φ'
         if dHd is not None and dHd > 0:
             eta = float(torch.dot(grad, grad)) / dHd
             res = line_search.SearchResult(eta, ray.phi(eta), 1)
@@ -191,9 +207,10 @@ class SteepestDescent(SearchMethod):
         else:
             dphi0 = -float(torch.dot(grad, grad))
             # bracket from the previous step: same minimiser, fewer evaluations
-            res = line_search.exact(ray.phi, ray.dphi, fun, dphi0, eta0=state.get("eta", lr))
+            eta0 = lr if state.eta is None else state.eta
+            res = line_search.exact(ray.phi, ray.dphi, fun, dphi0, eta0=eta0)
             if res.step > 0:
-                state["eta"] = res.step
+                state.eta = res.step
         return ray.move(res, fun)
 
 
@@ -221,8 +238,8 @@ class LBFGS(SearchMethod):
     _parameter_constraints: ClassVar[dict] = {
         "memory": [Interval(Integral, 1, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "c1": [Interval(Real, 0, 1, closed="neither")],
-        "c2": [Interval(Real, 0, 1, closed="neither")],
+        "c1": _OPEN_UNIT,
+        "c2": _OPEN_UNIT,
     }
 
     def __init__(self, memory: int = 10, c1: float = 1e-4, c2: float = 0.9,
@@ -236,33 +253,35 @@ class LBFGS(SearchMethod):
         super()._validate_params()
         _check_wolfe_constants(self)
 
-    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
-        return {"k": 0, "s": [], "y": [], "rho": []}
+    def evaluation_budget(self) -> int:
+        return self.max_fun
 
-    def _direction(self, g: torch.Tensor, state: dict) -> torch.Tensor:
+    def init_state(self, x: torch.Tensor) -> LBFGSState:
+        return LBFGSState()
+
+    def _direction(self, g: torch.Tensor, state: LBFGSState) -> torch.Tensor:
         q = g.clone()
         alphas = []
-        for s, y, rho in zip(reversed(state["s"]), reversed(state["y"]), reversed(state["rho"])):
+        for s, y, rho in zip(reversed(state.s), reversed(state.y), reversed(state.rho)):
             a = rho * torch.dot(s, q)
             q.sub_(y, alpha=float(a))
             alphas.append(a)
-        if state["s"]:
-            s, y = state["s"][-1], state["y"][-1]
+        if state.s:
+            s, y = state.s[-1], state.y[-1]
             q.mul_(torch.dot(s, y) / torch.dot(y, y))
-        for (s, y, rho), a in zip(zip(state["s"], state["y"], state["rho"]), reversed(alphas)):
+        for (s, y, rho), a in zip(zip(state.s, state.y, state.rho), reversed(alphas)):
             b = rho * torch.dot(y, q)
             q.add_(s, alpha=float(a - b))
         return q.neg_()
 
-    def iterate(self, x, fun, grad, lr, state, oracle) -> StepResult:
-        state["k"] += 1
+    def step(self, x, fun, grad, lr, state, oracle=None) -> StepResult:
         d = self._direction(grad, state)
         dphi0 = float(torch.dot(grad, d))
         if not dphi0 < 0:  # lost descent (rounding): restart from steepest descent
-            state["s"].clear(), state["y"].clear(), state["rho"].clear()
+            state.clear()
             d = -grad
             dphi0 = -float(torch.dot(grad, grad))
-        eta0 = lr if state["s"] else min(lr, 1.0 / max(float(grad.abs().sum()), 1e-12))
+        eta0 = lr if state.s else min(lr, 1.0 / max(float(grad.abs().sum()), 1e-12))
         x_old = x.clone()
         ray = Ray(oracle, x, d, with_grad=True)
         res = line_search.wolfe(ray.phi, ray.dphi, fun, dphi0, eta0=eta0, c1=self.c1, c2=self.c2)
@@ -277,9 +296,9 @@ class LBFGS(SearchMethod):
             y = step.grad - grad
             sy = float(torch.dot(s, y))
             if sy > 1e-10 * float(torch.dot(y, y)):
-                state["s"].append(s), state["y"].append(y), state["rho"].append(1.0 / sy)
-                if len(state["s"]) > self.memory:
-                    state["s"].pop(0), state["y"].pop(0), state["rho"].pop(0)
+                state.s.append(s), state.y.append(y), state.rho.append(1.0 / sy)
+                if len(state.s) > self.memory:
+                    state.s.pop(0), state.y.pop(0), state.rho.pop(0)
         else:
-            state["s"].clear(), state["y"].clear(), state["rho"].clear()
+            state.clear()
         return step

@@ -9,15 +9,62 @@ leaves the device.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from numbers import Real
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import UpdateRule
+from ._base import NoState, StepProblem, UpdateRule
 
 SAMPLINGS = ("without_replacement", "with_replacement")
+
+
+@dataclass
+class MomentumState:
+    """Δx⁽ᵏ⁻¹⁾, the last step taken (Eq. 8)."""
+
+    delta: torch.Tensor
+
+
+@dataclass
+class AdaGradState:
+    """Σ_τ g⁽ᵗᵃᵘ⁾², the running sum of squared gradients (Eq. 33)."""
+
+    sum_sq: torch.Tensor
+
+
+@dataclass
+class RMSPropState:
+    """v, the running mean of squared gradients (Eq. 35)."""
+
+    v: torch.Tensor
+
+
+@dataclass
+class AdamState:
+    """The moments m, v (Eq. 37-38) and the number of steps that built them, which
+    the bias corrections of Eq. 39 use."""
+
+    count: int
+    m: torch.Tensor
+    v: torch.Tensor
+
+
+class _FractionOfScale:
+    """The 'auto' step of a method whose step is a distance (AdaGrad, RMSProp, Adam)."""
+
+    auto_scale_fraction: ClassVar[float]
+    auto_learning_rate: ClassVar[float]
+
+    def auto_step(self, problem: StepProblem) -> float:
+        """A fraction of the solution's scale max|∇F(x⁰)|/L where the model can
+        estimate it (the linear models); else the fixed ``auto_learning_rate``."""
+        scale = problem.solution_scale()
+        if scale is not None and scale > 0:
+            return self.auto_scale_fraction * scale
+        return self.auto_learning_rate
 
 
 class GradientDescent(UpdateRule):
@@ -35,8 +82,7 @@ class GradientDescent(UpdateRule):
     full_batch: ClassVar[bool] = True
     name: ClassVar[str] = "gd"
 
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
-        state["k"] += 1
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: NoState) -> None:
         x.add_(g, alpha=-lr)
 
 
@@ -61,11 +107,23 @@ class SGD(UpdateRule):
     name: ClassVar[str] = "sgd"
     _parameter_constraints: ClassVar[dict] = {"sampling": [StrOptions(set(SAMPLINGS))]}
 
+    auto_learning_rate: ClassVar[float | None] = 0.01
+
     def __init__(self, sampling: str = "without_replacement"):
         self.sampling = sampling
 
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
-        state["k"] += 1
+    def batch_sampling(self) -> str:
+        return self.sampling
+
+    def auto_step(self, problem: StepProblem) -> float:
+        """The gradient-descent step 1/L, or 0.01 where the model prefers fixed steps.
+
+        1/L is lecture Eq. 3; the MLPs prefer the fixed step (scikit-learn's)."""
+        if problem.fixed_steps:
+            return self.auto_learning_rate
+        return 1.0 / problem.lipschitz()
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: NoState) -> None:
         x.add_(g, alpha=-lr)
 
 
@@ -97,16 +155,26 @@ class Momentum(UpdateRule):
         "nesterov": ["boolean"],
     }
 
+    auto_learning_rate: ClassVar[float | None] = 1e-3
+
     def __init__(self, momentum: float = 0.9, nesterov: bool = False):
         self.momentum = momentum
         self.nesterov = nesterov
 
-    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
-        return {"k": 0, "delta": torch.zeros_like(x)}
+    def auto_step(self, problem: StepProblem) -> float:
+        """(1 − α)/L, or 1e-3 where the model prefers fixed steps (the MLPs).
 
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
-        state["k"] += 1
-        delta = state["delta"]
+        The heavy ball's steps add up to η/(1 − α), which this keeps at the 1/L of
+        lecture Eq. 3; 1e-3 is scikit-learn's MLP default with momentum."""
+        if problem.fixed_steps:
+            return self.auto_learning_rate
+        return (1.0 - self.momentum) / problem.lipschitz()
+
+    def init_state(self, x: torch.Tensor) -> MomentumState:
+        return MomentumState(torch.zeros_like(x))
+
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: MomentumState) -> None:
+        delta = state.delta
         delta.mul_(self.momentum).add_(g, alpha=-lr)  # Eq. 8
         if self.nesterov:
             x.add_(delta, alpha=self.momentum).add_(g, alpha=-lr)
@@ -114,7 +182,7 @@ class Momentum(UpdateRule):
             x.add_(delta)
 
 
-class AdaGrad(UpdateRule):
+class AdaGrad(_FractionOfScale, UpdateRule):
     r"""Adaptive gradient, AdaGrad.
 
     The update of lecture Eq. 32-34:
@@ -140,18 +208,17 @@ class AdaGrad(UpdateRule):
     def __init__(self, epsilon: float = 1e-10):
         self.epsilon = epsilon
 
-    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
-        return {"k": 0, "sum_sq": torch.zeros_like(x)}
+    def init_state(self, x: torch.Tensor) -> AdaGradState:
+        return AdaGradState(torch.zeros_like(x))
 
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
-        state["k"] += 1
-        sum_sq = state["sum_sq"]
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: AdaGradState) -> None:
+        sum_sq = state.sum_sq
         sum_sq.addcmul_(g, g)
         G = (sum_sq + self.epsilon).sqrt_()  # Eq. 33
         x.addcdiv_(g, G, value=-lr)  # Eq. 34
 
 
-class RMSProp(UpdateRule):
+class RMSProp(_FractionOfScale, UpdateRule):
     r"""Root mean square propagation, RMSProp.
 
     The update of lecture Eq. 35-36:
@@ -189,13 +256,11 @@ class RMSProp(UpdateRule):
         self.epsilon = epsilon
         self.elementwise = elementwise
 
-    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
-        v = torch.zeros_like(x) if self.elementwise else x.new_zeros(())
-        return {"k": 0, "v": v}
+    def init_state(self, x: torch.Tensor) -> RMSPropState:
+        return RMSPropState(torch.zeros_like(x) if self.elementwise else x.new_zeros(()))
 
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
-        state["k"] += 1
-        v = state["v"]
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: RMSPropState) -> None:
+        v = state.v
         if self.elementwise:
             v.mul_(self.gamma).addcmul_(g, g, value=1 - self.gamma)  # Eq. 35
         else:
@@ -203,7 +268,7 @@ class RMSProp(UpdateRule):
         x.addcdiv_(g, (v + self.epsilon).sqrt_(), value=-lr)  # Eq. 36
 
 
-class Adam(UpdateRule):
+class Adam(_FractionOfScale, UpdateRule):
     r"""Adaptive moment estimation, Adam.
 
     The update of lecture Eq. 37-39:
@@ -253,13 +318,13 @@ class Adam(UpdateRule):
         self.epsilon = epsilon
         self.elementwise = elementwise
 
-    def init_state(self, x: torch.Tensor) -> dict[str, Any]:
+    def init_state(self, x: torch.Tensor) -> AdamState:
         v = torch.zeros_like(x) if self.elementwise else x.new_zeros(())
-        return {"k": 0, "m": torch.zeros_like(x), "v": v}
+        return AdamState(0, torch.zeros_like(x), v)
 
-    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: dict) -> None:
-        state["k"] += 1
-        k, m, v = state["k"], state["m"], state["v"]
+    def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: AdamState) -> None:
+        state.count += 1
+        k, m, v = state.count, state.m, state.v
         b1, b2 = self.beta_1, self.beta_2
         m.lerp_(g, 1 - b1)  # Eq. 37
         if self.elementwise:

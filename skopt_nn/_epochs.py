@@ -1,0 +1,103 @@
+"""One epoch of training: a full-batch iteration, or a pass of mini-batch steps.
+
+Both advance the trainer's step counter ``k`` (the schedule's, kept outside the
+optimizer's state) and report an :class:`EpochResult`.  Nothing is copied to the
+host inside an epoch: a mini-batch epoch sums its batch losses on the device
+and reads the sum once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from ._data import Dataset, epoch_batches
+from .optim._base import Oracle
+from .optim._iteration import full_batch_iteration
+
+if TYPE_CHECKING:
+    from ._engine import Trainer
+
+
+@dataclass(slots=True)
+class EpochResult:
+    """What an epoch reports.
+
+    ``loss`` is the epoch's record (f after a full-batch method's iteration, the
+    mean of the batch losses otherwise), ``loss_after`` f at the epoch's end where
+    it is known (the divergence test reads both); ``gmax`` is max|∇f| at the new
+    point for the full-batch methods (inf where not measured) and ``stalled`` says
+    that a search found no decrease.
+    """
+
+    loss: float
+    grad_norm: float
+    step_size: float
+    n_evals: int
+    n_seen: int
+    loss_after: float
+    stalled: bool = False
+    gmax: float = math.inf
+
+
+def full_batch_epoch(trainer: Trainer, oracle: Oracle, n: int) -> EpochResult:
+    """One iteration x⁽ᵏ⁾ → x⁽ᵏ⁺¹⁾ on all ``n`` rows; records f(x⁽ᵏ⁺¹⁾), ∇f(x⁽ᵏ⁺¹⁾).
+
+    The new point's f and ∇f are the next iteration's, so they are cached on the
+    trainer; each iteration thus records the loss of the point it produced, like
+    ``minimize``.  A mini-batch method whose batch is the whole set records f(x⁽ᵏ⁾)
+    instead (the loss its step was computed on, scikit-learn's curve) and is never
+    stopped by the gradient (its rule is the plateau).
+    """
+    n_evals = 0
+    if trainer.fun_grad is None:
+        trainer.fun_grad = oracle.value_grad(trainer.x)
+        n_evals += 1
+    fun, grad = trainer.fun_grad
+    trainer.k += 1
+    it = full_batch_iteration(trainer.optimizer, trainer.x, fun, grad,
+                              trainer.schedule(trainer.k), trainer.opt_state, oracle)
+    trainer.fun_grad = (it.fun, it.grad)
+    n_evals += it.n_evals
+    grad_norm = float(it.grad.norm())
+    if not trainer.optimizer.full_batch:
+        return EpochResult(fun, grad_norm, it.step_size, n_evals, n, it.fun)
+    gmax = float(it.grad.abs().max()) if it.grad.numel() else 0.0
+    stalled = it.stalled or not math.isfinite(it.fun)
+    return EpochResult(it.fun, grad_norm, it.step_size, n_evals, n, it.fun, stalled, gmax)
+
+
+def stochastic_epoch(trainer: Trainer, data: Dataset, g: torch.Tensor, batch_size: int,
+                     shuffle: bool) -> EpochResult:
+    """An epoch of mini-batch steps: disjoint batches of a fresh permutation (lecture
+    Eq. 24-25), or with the optimizer's ``'with_replacement'`` sampling n // b
+    bootstrap batches (Eq. 31)."""
+    n, x = len(data), trainer.x
+    step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule
+    value_grad = trainer.objective.value_grad
+    # the epoch's loss summed in float64 (MPS has none): in float32 the sum of many
+    # batch losses drifts, and the plateau rule compares it to within tol
+    acc = torch.zeros((), dtype=x.dtype if x.device.type == "mps" else torch.float64,
+                      device=x.device)
+    if trainer.optimizer.batch_sampling() == "with_replacement":
+        n_batches = max(n // batch_size, 1)
+        for _ in range(n_batches):
+            rows = torch.randint(n, (batch_size,), generator=trainer.generator).to(x.device)
+            acc.add_(value_grad(x, data.take(rows), g))
+            trainer.k += 1
+            step(x, math.nan, g, schedule(trainer.k), state)
+        loss = float(acc) / n_batches
+        return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches,
+                           n_batches * batch_size, loss)
+    perm = torch.randperm(n, generator=trainer.generator).to(x.device) if shuffle else None
+    n_batches = 0
+    for batch in epoch_batches(data, batch_size, perm):
+        acc.add_(value_grad(x, batch, g), alpha=len(batch))
+        trainer.k += 1
+        step(x, math.nan, g, schedule(trainer.k), state)
+        n_batches += 1
+    loss = float(acc) / n
+    return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches, n, loss)
