@@ -494,3 +494,27 @@ def test_classes_without_hyperparameters():
     for cls in (GradientDescent, HalvingLineSearch, SteepestDescent):
         assert cls().get_params() == {}
         assert type(clone(cls())) is cls
+
+
+@pytest.mark.parametrize("hyper", [_ADAM, _ADAM_DEFAULT], ids=["adam", "adam-default"])
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "explicit"])
+def test_adam_fused_and_explicit_paths_match_lecture_equation(hyper, fused):
+    """Adam's update runs torch's fused kernel where it can; the explicit form (used
+    on other devices) is the same Eq. 37-39."""
+    available = hasattr(torch, "_fused_adam_")
+    if fused and not available:
+        pytest.skip("this torch has no fused Adam")
+    opt = Adam(**hyper)
+    for seed in range(2):
+        grads, x0, lrs = _gradients(seed), _x0(seed), _steps("invscaling")
+        x = torch.tensor(x0, dtype=torch.float64)
+        state = opt.init_state(x)
+        assert (state.step is not None) == available  # fused on the CPU where it exists
+        if not fused:
+            state.step = None
+        got = []
+        for g, lr in zip(grads, lrs, strict=True):
+            opt.update(x, torch.tensor(g, dtype=torch.float64), lr, state)
+            got.append(x.numpy().copy())
+        want = ref_adam(x0, lambda k, x: grads[k - 1], lrs, **hyper, elementwise=True)
+        np.testing.assert_allclose(np.array(got), want, rtol=RTOL, atol=ATOL)

@@ -19,6 +19,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import NoState, StepProblem, UpdateRule
 
 SAMPLINGS = ("without_replacement", "with_replacement")
+#: torch's fused Adam step (one kernel for Eq. 37-39), where this torch has it
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
 
 
 @dataclass
@@ -44,12 +46,18 @@ class RMSPropState:
 
 @dataclass
 class AdamState:
-    """The moments m, v (Eq. 37-38) and the number of steps that built them, which
-    the bias corrections of Eq. 39 use."""
+    """The moments (Eq. 37-38) and the number of steps that built them, which the
+    bias corrections of Eq. 39 use.
+
+    ``v`` holds v⁽ᵏ⁾ + ε(1 − β₂ᵏ), which follows v's recursion with g² + ε in place
+    of g²: the root of Eq. 39 is then √(v/(1 − β₂ᵏ)) = √(v̂ + ε).  ``step`` is the
+    count as a tensor, for the fused kernel (``None`` where it is not used).
+    """
 
     count: int
     m: torch.Tensor
     v: torch.Tensor
+    step: torch.Tensor | None = None
 
 
 class _FractionOfScale:
@@ -319,20 +327,30 @@ class Adam(_FractionOfScale, UpdateRule):
         self.elementwise = elementwise
 
     def init_state(self, x: torch.Tensor) -> AdamState:
-        v = torch.zeros_like(x) if self.elementwise else x.new_zeros(())
-        return AdamState(0, torch.zeros_like(x), v)
+        if not self.elementwise:
+            return AdamState(0, torch.zeros_like(x), x.new_zeros(()))
+        fused = _FUSED_ADAM is not None and x.device.type in ("cpu", "cuda") and \
+            self.beta_2 > 0
+        step = torch.zeros((), dtype=torch.float32, device=x.device) if fused else None
+        return AdamState(0, torch.zeros_like(x), torch.zeros_like(x), step)
 
     def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: AdamState) -> None:
         state.count += 1
         k, m, v = state.count, state.m, state.v
-        b1, b2 = self.beta_1, self.beta_2
+        b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
+        if state.step is not None:  # the same equations in torch's fused kernel
+            # it takes v ← β₂v + (1−β₂)g², so v first gains the ε(1−β₂)/β₂ of our form
+            v.add_(eps * (1 - b2) / b2)
+            state.step.add_(1)
+            _FUSED_ADAM([x], [g], [m], [v], [], [state.step], lr=lr, beta1=b1, beta2=b2,
+                        weight_decay=0.0, eps=0.0, amsgrad=False, maximize=False)
+            return
         m.lerp_(g, 1 - b1)  # Eq. 37
-        if self.elementwise:
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)  # Eq. 38, per coordinate
-        else:
-            v.mul_(b2).add_(torch.dot(g, g), alpha=1 - b2)  # Eq. 38 as written
-        # Eq. 39: x -= η m̂ / sqrt(ε + v̂) with m̂ = m/(1-β₁ᵏ), v̂ = v/(1-β₂ᵏ), computed as
-        # x -= η sqrt(1-β₂ᵏ)/(1-β₁ᵏ) · m / sqrt(v + ε(1-β₂ᵏ)) (the same number, one op fewer)
+        if self.elementwise:  # Eq. 38 per coordinate, g² + ε for our v
+            v.mul_(b2).addcmul_(g, g, value=1 - b2).add_(eps * (1 - b2))
+        else:  # Eq. 38 as written
+            v.mul_(b2).add_(torch.dot(g, g), alpha=1 - b2).add_(eps * (1 - b2))
+        # Eq. 39: x -= η m̂ / sqrt(ε + v̂) with m̂ = m/(1-β₁ᵏ), v̂ + ε = v/(1-β₂ᵏ), computed as
+        # x -= η sqrt(1-β₂ᵏ)/(1-β₁ᵏ) · m / sqrt(v) (the same number, fewer ops)
         bc1, bc2 = 1 - b1**k, 1 - b2**k
-        denom = torch.add(v, self.epsilon * bc2).sqrt_()
-        x.addcdiv_(m, denom, value=-lr * math.sqrt(bc2) / bc1)
+        x.addcdiv_(m, v.sqrt(), value=-lr * math.sqrt(bc2) / bc1)
