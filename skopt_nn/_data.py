@@ -208,6 +208,54 @@ def epoch_batches(data: Dataset, batch_size: int, perm: torch.Tensor | None
             yield part.slice(start, min(start + batch_size, m))
 
 
+class EpochBatcher:
+    """The batches of every epoch of one training call, as :func:`epoch_batches` cuts
+    them.
+
+    A small dense data set (at most ``GATHER_EPOCH_BYTES``) is permuted each epoch
+    into buffers allocated once, and its batches are views of those buffers built
+    once: an epoch then costs one gather per array and makes no tensors.  The same
+    batch objects come back every epoch with new rows in them.
+    """
+
+    def __init__(self, data: Dataset, batch_size: int):
+        self.data, self.batch_size = data, batch_size
+        self._buffered = not isinstance(data.X, SparseRows) and len(data) > 0 and \
+            _nbytes(data) <= GATHER_EPOCH_BYTES
+        self._stored: list[Dataset] | None = None  # the batches in the stored order
+        self._buffer: Dataset | None = None
+        self._permuted: list[Dataset] | None = None
+
+    def epoch(self, perm: torch.Tensor | None):
+        """The batches of an epoch in the order ``perm`` (``None``: as stored)."""
+        if not self._buffered:
+            return epoch_batches(self.data, self.batch_size, perm)
+        if perm is None:
+            if self._stored is None:
+                self._stored = list(epoch_batches(self.data, self.batch_size, None))
+            return self._stored
+        if self._buffer is None:
+            d = self.data
+            self._buffer = Dataset(torch.empty_like(d.X), torch.empty_like(d.Y),
+                                   None if d.sw is None else torch.empty_like(d.sw),
+                                   d.weight_scale)
+            self._permuted = list(epoch_batches(self._buffer, self.batch_size, None))
+        _gather_into(self.data, perm, self._buffer)
+        return self._permuted
+
+
+def _gather_into(data: Dataset, rows: torch.Tensor, out: Dataset) -> None:
+    """``data.take(rows)`` written into the dense buffers of ``out``."""
+    torch.index_select(data.X, 0, rows, out=out.X)
+    Y = data.Y
+    if Y.dim() == 2 and Y.shape[1] == 1 and Y.is_contiguous():  # one output: as a vector
+        torch.index_select(Y.view(-1), 0, rows, out=out.Y.view(-1))
+    else:
+        torch.index_select(Y, 0, rows, out=out.Y)
+    if data.sw is not None:
+        torch.index_select(data.sw, 0, rows, out=out.sw)
+
+
 def normalise_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray | None:
     """Rescale weights to mean one; ``None`` stays ``None`` (unit weights)."""
     if sample_weight is None:

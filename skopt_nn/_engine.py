@@ -3,7 +3,8 @@
 Design (measured on the benchmark workloads, see ``benchmarks/``):
 
 * the data is on the device once; an epoch draws one permutation and walks it in
-  batches (:func:`skopt_nn._data.epoch_batches`);
+  batches (:class:`skopt_nn._data.EpochBatcher`: one gather per epoch into buffers
+  for small data sets, chunks of batches for large ones);
 * the objective returns analytic gradients written into one flat buffer, so an
   optimizer step is a few vector operations on one flat parameter vector;
 * nothing is copied to the host inside an epoch: the epoch's loss is summed on
@@ -32,7 +33,7 @@ from sklearn.base import clone
 
 from . import _stopping as stopping
 from . import _tensor_state as tensor_state
-from ._data import Dataset, to_tensor
+from ._data import Dataset, EpochBatcher, to_tensor
 from ._epochs import EpochResult, full_batch_epoch, stochastic_epoch
 from ._objective import Objective
 from .optim._base import Optimizer
@@ -253,6 +254,7 @@ class Trainer:
         rules = stopping.StoppingRules(config.tol, config.n_iter_no_change,
                                        self.optimizer.stops_on_plateau,
                                        self.objective.loss.smooth)
+        batcher = None if full_batch else EpochBatcher(data, config.batch_size)
         good = _Good(k=self.k)
         epochs, n_fun, reason, epoch, start = 0, 0, None, None, math.nan
         try:
@@ -264,7 +266,7 @@ class Trainer:
                 if monitor is not None:
                     monitor.begin_epoch(len(self.log.loss_curve) + 1)
                 epoch = full_batch_epoch(self, oracle, n) if full_batch else \
-                    stochastic_epoch(self, data, g, config.batch_size, config.shuffle)
+                    stochastic_epoch(self, batcher, g, config.shuffle)
                 if self._diverged(epoch, start):
                     self._recover(good, sample, start)
                     reason = stopping.DIVERGED

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ._data import Dataset, epoch_batches
+from ._data import EpochBatcher
 from .optim._base import Oracle
 from .optim._iteration import full_batch_iteration
 
@@ -70,11 +70,12 @@ def full_batch_epoch(trainer: Trainer, oracle: Oracle, n: int) -> EpochResult:
     return EpochResult(it.fun, grad_norm, it.step_size, n_evals, n, it.fun, stalled, gmax)
 
 
-def stochastic_epoch(trainer: Trainer, data: Dataset, g: torch.Tensor, batch_size: int,
+def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
                      shuffle: bool) -> EpochResult:
     """An epoch of mini-batch steps: disjoint batches of a fresh permutation (lecture
     Eq. 24-25), or with the optimizer's ``'with_replacement'`` sampling n // b
     bootstrap batches (Eq. 31)."""
+    data, batch_size = batcher.data, batcher.batch_size
     n, x = len(data), trainer.x
     step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule
     value_grad = trainer.objective.value_grad
@@ -94,7 +95,7 @@ def stochastic_epoch(trainer: Trainer, data: Dataset, g: torch.Tensor, batch_siz
                            n_batches * batch_size, loss)
     perm = torch.randperm(n, generator=trainer.generator).to(x.device) if shuffle else None
     n_batches = 0
-    for batch in epoch_batches(data, batch_size, perm):
+    for batch in batcher.epoch(perm):
         acc.add_(value_grad(x, batch, g), alpha=len(batch))
         trainer.k += 1
         step(x, math.nan, g, schedule(trainer.k), state)

@@ -125,3 +125,26 @@ def test_value_grad_matches_autograd(loss_name, K, weighted, fit_intercept, spar
     torch.testing.assert_close(obj.decision(x, data.X), data.X.tensor.to_dense() @ x[:D * K]
                                .view(D, K) + x[D * K:] if sparse_input else
                                data.X @ x[:D * K].view(D, K) + x[D * K:])
+
+
+@pytest.mark.parametrize("K", [1, 2])
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_epoch_batcher_gives_the_epochs_of_epoch_batches(sparse_input, weighted, K):
+    """Over several epochs (shuffled, then unshuffled) the batcher's batches hold the
+    rows epoch_batches gives; a small dense set reuses the same batch objects."""
+    dense, sparse = _datasets(weighted=weighted, K=K)
+    data = sparse if sparse_input else dense
+    batcher = _data.EpochBatcher(data, 8)
+    generator = torch.Generator().manual_seed(3)
+    seen = []
+    for epoch in range(4):
+        perm = torch.randperm(N, generator=generator) if epoch < 3 else None
+        batches = list(batcher.epoch(perm))
+        seen.append([id(b) for b in batches])
+        expected = _reference_batches(dense, 8, perm)
+        assert [len(b) for b in batches] == [len(b) for b in expected]
+        for got, want in zip(batches, expected, strict=True):
+            _same(got.slice(0, len(got)), want)
+    if not sparse_input:
+        assert seen[0] == seen[1] == seen[2]  # gathered into the same buffers
