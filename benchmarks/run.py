@@ -192,11 +192,12 @@ def print_table(rows, markdown=False):
         print(line % tuple(v for pair in zip(widths, c, strict=True) for v in pair))
 
 
-# (workload, impl, max time ratio, require metric >= anchor's, max RSS ratio)
+# (workload, impl, max time ratio, require metric >= anchor's, max RSS ratio); the
+# time targets hold on every machine class (the engine v2 issue's figures)
 TARGETS = (
-    ("w2", "ours_sgd_log", 1.0, True, None),
-    ("w1", "ours_mlp", 0.5, False, None),
-    ("w3", "ours_mlp", 0.7, True, None),
+    ("w2", "ours_sgd_log", 0.7, True, None),
+    ("w1", "ours_mlp", 0.25, False, None),
+    ("w3", "ours_mlp", 0.5, True, None),
     ("w1", "ours_mlp", None, False, 1.5),
     ("w3", "ours_mlp", None, False, 1.5),
 )

@@ -1,7 +1,7 @@
 """The lecture's optimizers, usable by every estimator and by :func:`minimize`."""
 
 from . import line_search
-from ._base import Optimizer, SearchMethod, UpdateRule
+from ._base import Optimizer, SearchMethod, StepResult, UpdateRule
 from ._minimize import OptimizeResult, minimize
 from ._registry import OPTIMIZERS, get_optimizer
 from ._search_methods import (
@@ -28,6 +28,7 @@ __all__ = [
     "RMSProp",
     "SearchMethod",
     "SteepestDescent",
+    "StepResult",
     "UpdateRule",
     "WolfeLineSearch",
     "get_optimizer",
