@@ -10,8 +10,8 @@ Rules (none when ``tol`` is None), checked after each whole epoch:
   absolute error the gradient never vanishes, so it is the natural end);
 * the plateau: the training loss (or, with early stopping, the validation score)
   has not improved by ``tol`` for ``n_iter_no_change`` epochs (scikit-learn's
-  rule; with 'adaptive' the step is divided by 5 instead until it falls below
-  1e-6); not for the search methods unless they early-stop, as scipy's L-BFGS.
+  rule; with 'adaptive' the step is divided by 5 instead, and a plateau at a
+  step of at most 1e-6 stops); not for the search methods unless they early-stop, as scipy's L-BFGS.
 
 The loop itself adds divergence, the evaluation budget (``max_fun``), a
 callback's request, Ctrl-C and ``max_iter``.

@@ -5,7 +5,7 @@ r"""Step-size schedules (lecture Eq. 17 and 22), named as scikit-learn's MLP nam
   ``power_t=1`` is Eq. 17's 1/k (Eq. 22 with η₀ = 1/μ), ``power_t=0.5`` its 1/√k.
 * ``'adaptive'``: η stays η₀ while the loss improves; each time it fails to
   improve by ``tol`` for ``n_iter_no_change`` epochs η is divided by 5, and
-  training stops once η < 1e-6 (scikit-learn's rule).
+  a plateau at η ≤ 1e-6 stops training (scikit-learn's rule and order).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Schedule:
 
     def on_plateau(self) -> bool:
         """Shrink η on a loss plateau; return True when training should stop."""
-        if self.kind != "adaptive":
+        if self.kind != "adaptive" or self.eta <= ADAPTIVE_MIN:
             return True
-        self.eta /= ADAPTIVE_FACTOR
-        return self.eta < ADAPTIVE_MIN
+        self.eta /= ADAPTIVE_FACTOR  # and train on at the smaller step (scikit-learn's order)
+        return False
