@@ -10,16 +10,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 
 from ._data import EpochBatcher
-from .optim._base import Oracle
+from ._objective import Objective
+from .optim._base import Optimizer, Oracle
 from .optim._iteration import full_batch_iteration
+from .optim._schedules import Schedule
 
-if TYPE_CHECKING:
-    from ._engine import Trainer
+
+class Trainer(Protocol):
+    """What an epoch reads and advances of the training state (:class:`._engine.Trainer`)."""
+
+    objective: Objective
+    x: torch.Tensor
+    optimizer: Optimizer
+    opt_state: Any
+    schedule: Schedule
+    generator: torch.Generator | None
+    #: optimizer steps over all calls, the schedule's counter
+    k: int
+    #: f and ∇f at ``x`` when known (full-batch methods)
+    fun_grad: tuple[float, torch.Tensor] | None
 
 
 @dataclass(slots=True)
