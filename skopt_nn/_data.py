@@ -225,6 +225,15 @@ class EpochBatcher:
         self._stored: list[Dataset] | None = None  # the batches in the stored order
         self._buffer: Dataset | None = None
         self._permuted: list[Dataset] | None = None
+        self._sizes: torch.Tensor | None = None
+
+    def sizes(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """The number of rows of each batch of an epoch, as a vector (made once)."""
+        if self._sizes is None or self._sizes.dtype != dtype:
+            n, b = len(self.data), self.batch_size
+            counts = [min(b, n - start) for start in range(0, n, b)]
+            self._sizes = torch.tensor(counts, dtype=dtype, device=device)
+        return self._sizes
 
     def epoch(self, perm: torch.Tensor | None):
         """The batches of an epoch in the order ``perm`` (``None``: as stored)."""

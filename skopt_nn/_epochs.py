@@ -95,9 +95,9 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
     value_grad = trainer.objective.value_grad
     # the epoch's loss summed in float64 (MPS has none): in float32 the sum of many
     # batch losses drifts, and the plateau rule compares it to within tol
-    acc = torch.zeros((), dtype=x.dtype if x.device.type == "mps" else torch.float64,
-                      device=x.device)
+    total = x.dtype if x.device.type == "mps" else torch.float64
     if trainer.optimizer.batch_sampling() == "with_replacement":
+        acc = torch.zeros((), dtype=total, device=x.device)
         n_batches = max(n // batch_size, 1)
         for _ in range(n_batches):
             rows = torch.randint(n, (batch_size,), generator=trainer.generator).to(x.device)
@@ -108,11 +108,10 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
         return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches,
                            n_batches * batch_size, loss)
     perm = torch.randperm(n, generator=trainer.generator).to(x.device) if shuffle else None
-    n_batches = 0
+    losses = []  # the batch losses, summed once at the end (one call, not one a step)
     for batch in batcher.epoch(perm):
-        acc.add_(value_grad(x, batch, g), alpha=len(batch))
+        losses.append(value_grad(x, batch, g))
         trainer.k += 1
         step(x, math.nan, g, schedule(trainer.k), state)
-        n_batches += 1
-    loss = float(acc) / n
-    return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches, n, loss)
+    loss = float(torch.dot(torch.stack(losses).to(total), batcher.sizes(total, x.device))) / n
+    return EpochResult(loss, float(g.norm()), schedule(trainer.k), len(losses), n, loss)

@@ -51,7 +51,9 @@ class AdamState:
 
     ``v`` holds v⁽ᵏ⁾ + ε(1 − β₂ᵏ), which follows v's recursion with g² + ε in place
     of g²: the root of Eq. 39 is then √(v/(1 − β₂ᵏ)) = √(v̂ + ε).  ``step`` is the
-    count as a tensor, for the fused kernel (``None`` where it is not used).
+    step count handed to torch's fused kernel (``None`` where it is not used), held
+    at +∞ so that the kernel applies no bias correction of its own: the corrections
+    of step ``count`` are folded into the step size instead.
     """
 
     count: int
@@ -331,18 +333,22 @@ class Adam(_FractionOfScale, UpdateRule):
             return AdamState(0, torch.zeros_like(x), x.new_zeros(()))
         fused = _FUSED_ADAM is not None and x.device.type in ("cpu", "cuda") and \
             self.beta_2 > 0
-        step = torch.zeros((), dtype=torch.float32, device=x.device) if fused else None
+        step = torch.full((), math.inf, device=x.device) if fused else None
         return AdamState(0, torch.zeros_like(x), torch.zeros_like(x), step)
 
     def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: AdamState) -> None:
         state.count += 1
         k, m, v = state.count, state.m, state.v
         b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
-        if state.step is not None:  # the same equations in torch's fused kernel
-            # it takes v ← β₂v + (1−β₂)g², so v first gains the ε(1−β₂)/β₂ of our form
+        # Eq. 39: x -= η m̂ / sqrt(ε + v̂) with m̂ = m/(1-β₁ᵏ), v̂ + ε = v/(1-β₂ᵏ), computed as
+        # x -= η sqrt(1-β₂ᵏ)/(1-β₁ᵏ) · m / sqrt(v) (the same number, fewer ops)
+        bc1, bc2 = 1 - b1**k, 1 - b2**k
+        rate = lr * math.sqrt(bc2) / bc1
+        if state.step is not None:  # Eq. 37-39 in torch's fused kernel, with its step
+            # count at +∞ (no correction of its own) and ours in the rate; it takes
+            # v ← β₂v + (1−β₂)g², so v first gains the ε(1−β₂)/β₂ of our form
             v.add_(eps * (1 - b2) / b2)
-            state.step.add_(1)
-            _FUSED_ADAM([x], [g], [m], [v], [], [state.step], lr=lr, beta1=b1, beta2=b2,
+            _FUSED_ADAM([x], [g], [m], [v], [], [state.step], lr=rate, beta1=b1, beta2=b2,
                         weight_decay=0.0, eps=0.0, amsgrad=False, maximize=False)
             return
         m.lerp_(g, 1 - b1)  # Eq. 37
@@ -350,7 +356,4 @@ class Adam(_FractionOfScale, UpdateRule):
             v.mul_(b2).addcmul_(g, g, value=1 - b2).add_(eps * (1 - b2))
         else:  # Eq. 38 as written
             v.mul_(b2).add_(torch.dot(g, g), alpha=1 - b2).add_(eps * (1 - b2))
-        # Eq. 39: x -= η m̂ / sqrt(ε + v̂) with m̂ = m/(1-β₁ᵏ), v̂ + ε = v/(1-β₂ᵏ), computed as
-        # x -= η sqrt(1-β₂ᵏ)/(1-β₁ᵏ) · m / sqrt(v) (the same number, fewer ops)
-        bc1, bc2 = 1 - b1**k, 1 - b2**k
-        x.addcdiv_(m, v.sqrt(), value=-lr * math.sqrt(bc2) / bc1)
+        x.addcdiv_(m, v.sqrt(), value=-rate)
