@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +55,29 @@ def _check_class_weighted(sw: np.ndarray | None) -> None:
     if sw is not None and not sw.sum() > 0:
         raise ValueError("Sample weights (sample_weight × class_weight) must contain at "
                          "least one non-zero number.")
+
+
+@dataclass(eq=False)
+class FitJob:
+    """One training call, validated: its data on the device, objective and settings."""
+
+    X: Any  # the validated input (what the monitor and the size of the call see)
+    y: Any
+    optimizer: Any
+    objective: Any
+    data: Dataset
+    config: RunConfig
+    validation_set: tuple | None  # (X_val on the device, Y_val) with early stopping
+    early_stopping: bool
+    continuing: bool
+    device: torch.device
+    dtype: torch.dtype
+    trainer: Trainer | None = None
+
+    @property
+    def size(self) -> int:
+        """The number of entries of X (which decides the CPU threads of the call)."""
+        return self.X.shape[0] * self.X.shape[1]
 
 
 class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
@@ -187,6 +212,19 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             raise
 
     def _fit_unchecked(self, X, y, sample_weight, incremental, classes):
+        job = self._prepare(X, y, sample_weight, incremental, classes)
+        monitor = TrainingMonitor(self, job.X, job.y, job.config.max_epochs,
+                                  lambda x: self._fitted_attributes(job.objective, x))
+        with cpu_training(job.device, job.size), callback_management_context(self):
+            self._start(job)
+            self.n_iter_ = self._run(job.trainer, job.objective, job.data, job.config,
+                                     job.validation_set, monitor)
+        self._publish(job.trainer, job.objective, job.early_stopping, job.continuing)
+        return self
+
+    def _prepare(self, X, y, sample_weight, incremental: bool, classes) -> FitJob:
+        """Validate the parameters and the data of a training call; the call's job,
+        without its trainer (:meth:`_start` makes or resumes it)."""
         continuing = hasattr(self, "_trainer") and (incremental or self.warm_start)
         self._validate_params()
         if incremental and self.early_stopping:
@@ -209,25 +247,24 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         if early_stopping:
             X_fit, X_val, Y_fit, Y_val, sw = self._validation_split(X, Y, sw, y)
             validation_set = (as_device_matrix(X_val, dtype, device), Y_val)
-        data = _device_dataset(X_fit, Y_fit, sw, dtype, device)
-        objective = self._make_objective(X.shape[1], Y.shape[1])
-        monitor = TrainingMonitor(self, X, y, 1 if incremental else self.max_iter,
-                                  lambda x: self._fitted_attributes(objective, x))
-        with cpu_training(device, X.shape[0] * X.shape[1]), callback_management_context(self):
-            if continuing:
-                trainer = self._trainer
-                self._resume(trainer, objective, optimizer, data, device, dtype)
-            else:
-                trainer = self._new_trainer(objective, optimizer, data, dtype, device)
-            config = RunConfig(max_epochs=1 if incremental else self.max_iter,
-                               batch_size=self._batch_size(X.shape[0], optimizer),
-                               shuffle=self.shuffle, tol=self.tol,
-                               n_iter_no_change=self.n_iter_no_change,
-                               warn_max_iter=not incremental)
-            self.n_iter_ = self._run(trainer, objective, data, config, validation_set,
-                                     monitor)
-        self._publish(trainer, objective, early_stopping, continuing)
-        return self
+        config = RunConfig(max_epochs=1 if incremental else self.max_iter,
+                           batch_size=self._batch_size(X.shape[0], optimizer),
+                           shuffle=self.shuffle, tol=self.tol,
+                           n_iter_no_change=self.n_iter_no_change,
+                           warn_max_iter=not incremental)
+        return FitJob(X, y, optimizer, self._make_objective(X.shape[1], Y.shape[1]),
+                      _device_dataset(X_fit, Y_fit, sw, dtype, device), config,
+                      validation_set, early_stopping, continuing, device, dtype)
+
+    def _start(self, job: FitJob) -> None:
+        """Set ``job.trainer``: the fitted one resumed, or a new one."""
+        if job.continuing:
+            job.trainer = self._trainer
+            self._resume(job.trainer, job.objective, job.optimizer, job.data, job.device,
+                         job.dtype)
+        else:
+            job.trainer = self._new_trainer(job.objective, job.optimizer, job.data,
+                                            job.dtype, job.device)
 
     def _new_trainer(self, objective, optimizer, data, dtype, device) -> Trainer:
         """A trainer at the start: scikit-learn's initial weights first (the same
@@ -301,7 +338,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             return min(200, n)
         if self.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped", UserWarning, stacklevel=6)
+                          "going to be clipped", UserWarning, stacklevel=7)
         return min(self.batch_size, n)
 
     def _validation_split(self, X, Y, sw, y):
