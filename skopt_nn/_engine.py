@@ -281,7 +281,7 @@ class Trainer:
             reason = stopping.INTERRUPTED
         if reason is None and config.warn_max_iter and config.tol is not None:
             reason = stopping.MAX_ITER
-        stopping.warn_stop(reason, _STACKLEVEL, **self._context(reason, epoch, start, config,
+        stopping.warn_stop(reason, _STACKLEVEL, **self.context(reason, epoch, start, config,
                                                                n_fun))
         return epochs
 
@@ -292,6 +292,15 @@ class Trainer:
         good.safe.copy_(good.x)
         good.x.copy_(self.x)
         good.k = self.k
+        reason = self.record(epoch, score, rules, t0)
+        if monitor is not None and monitor.end_epoch(self.log.history[-1], self.x):
+            return stopping.CALLBACK
+        return reason
+
+    def record(self, epoch: EpochResult, score: float | None, rules: stopping.StoppingRules,
+               t0: float) -> str | None:
+        """Write a whole epoch into the records and the rules' progress; the reason to
+        stop after it, or None."""
         self.t += epoch.n_seen
         log = self.log
         log.loss_curve.append(epoch.loss)
@@ -299,18 +308,15 @@ class Trainer:
                             epoch.step_size, epoch.n_evals, time.perf_counter() - t0))
         if score is not None:
             log.validation_scores.append(score)
-        reason = rules.after_epoch(self.progress, epoch.loss, score, self.x, self.schedule,
-                                   epoch.gmax, epoch.stalled)
-        if monitor is not None and monitor.end_epoch(log.history[-1], self.x):
-            return stopping.CALLBACK
-        return reason
+        return rules.after_epoch(self.progress, epoch.loss, score, self.x, self.schedule,
+                                 epoch.gmax, epoch.stalled)
 
     def _over_budget(self, n_fun: int) -> str | None:
         """MAX_FUN once the optimizer's evaluation budget is spent by this call."""
         budget = self.optimizer.evaluation_budget()
         return stopping.MAX_FUN if budget is not None and n_fun >= budget else None
 
-    def _context(self, reason: str | None, epoch: EpochResult | None, start: float,
+    def context(self, reason: str | None, epoch: EpochResult | None, start: float,
                  config: RunConfig, n_fun: int) -> dict:
         """What the warning of ``reason`` says (see :func:`._stopping.warn_stop`)."""
         method = type(self.optimizer).__name__

@@ -132,8 +132,12 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """Targets as a 2-D float array for the loss, and the sample weights."""
 
     @abstractmethod
+    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray) -> float:
+        """The early-stopping score (accuracy or R²) of the raw output on held-out targets."""
+
     def _validation_score(self, objective, x, X_val, Y_val) -> float:
-        """The early-stopping score (accuracy or R²) on the held-out split."""
+        """The early-stopping score of the model ``x`` on the held-out split."""
+        return self._output_score(objective.decision(x, X_val).double().cpu().numpy(), Y_val)
 
     # ------------------------------------------------------------------ helpers
     def _validate_X(self, X, reset: bool):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
 from ._losses import Logistic, Loss, SquaredError
-from ._objective import Objective
+from ._objective import NetworkSpec, Objective
 
 
 class LinearObjective(Objective):
@@ -47,6 +47,11 @@ class LinearObjective(Objective):
         self._means: dict = {}
         # the logistic loss's value and derivative in four in-place-friendly calls
         self._logistic = isinstance(loss, Logistic)
+
+    def network(self) -> NetworkSpec:
+        """One layer ``Z = X W + b``, the penalty α/2 ‖W‖² unscaled."""
+        return NetworkSpec((self.d, self.K), "identity", type(self.loss), self.fit_intercept,
+                           penalty_per_batch=False)
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Views (W, b) of the flat vector; cached for the training buffers."""

@@ -95,7 +95,7 @@ from sklearn.utils import check_random_state
 
 from ._data import Dataset, SparseRows, matmul, tmatmul
 from ._losses import Loss, SoftmaxCrossEntropy, SquaredError
-from ._objective import Objective
+from ._objective import NetworkSpec, Objective
 
 #: hidden activations: in place (the training path's buffers) and differentiable
 _ACTIVATIONS_ = {"identity": None, "logistic": torch.Tensor.sigmoid_,
@@ -284,6 +284,11 @@ class MLPObjective(Objective):
         self._softmax = type(self.loss) is SoftmaxCrossEntropy and self.layer_sizes[-1] > 1
         self._addcmul = self.layer_sizes[0] == 1  # one input feature: b + X w
         self._clear_caches()
+
+    def network(self) -> NetworkSpec:
+        """The layers, the penalty scaled by the batch's weight (scikit-learn's)."""
+        return NetworkSpec(self.layer_sizes, self.activation, type(self.loss), True,
+                           penalty_per_batch=True)
 
     # -- layout and initialisation -------------------------------------------------------
     def unpack(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -9,11 +9,29 @@ implement it; the engine and the optimizers use nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 
 from ._data import Dataset
 from ._losses import Loss
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A model written as layers, ``Z_l = σ(Z_{l-1}) W_l + b_l``: what many models of one
+    architecture are stacked by (:mod:`skopt_nn._population`).
+
+    The penalty is α/2 Σ‖W_l‖² scaled by 1/S, S the batch's sum of raw sample
+    weights, where ``penalty_per_batch`` (the MLPs, as scikit-learn's), unscaled
+    otherwise (the linear models); without ``fit_intercept`` the intercepts stay 0.
+    """
+
+    layer_sizes: tuple[int, ...]
+    activation: str
+    loss: type
+    fit_intercept: bool
+    penalty_per_batch: bool
 
 
 class Objective(ABC):
@@ -54,3 +72,7 @@ class Objective(ABC):
     def project(self, x: torch.Tensor) -> bool:
         """Put ``x`` back in the model's parameter set in place; whether it changed."""
         return False
+
+    def network(self) -> NetworkSpec | None:
+        """The model as layers, where it is one (it may then train in a population)."""
+        return None

@@ -34,8 +34,8 @@ class RegressionTask:
         """Prediction from the output z (the identity but for a log-link loss)."""
         return self._loss(Z.shape[1]).inverse_link(Z)
 
-    def _validation_score(self, objective, x, X_val, Y_val) -> float:
-        Z = objective.decision(x, X_val).double().cpu().numpy()
+    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray) -> float:
+        """The early-stopping score, R², of the raw output ``Z`` on held-out targets."""
         return float(r2_score(Y_val, self._inverse_link(Z)))
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -138,8 +138,8 @@ class ClassificationTask:
         cw = weights[idx]
         return cw if sw is None else sw * cw
 
-    def _validation_score(self, objective, x, X_val, Y_val) -> float:
-        Z = objective.decision(x, X_val).double().cpu().numpy()
+    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray) -> float:
+        """The early-stopping score, accuracy, of the raw output ``Z`` on held-out targets."""
         return float(accuracy_score(self._labels(Y_val), self._labels(Z)))
 
     def _labels(self, Z):

@@ -1,30 +1,70 @@
-"""``fit_many``: fit a list of skopt_nn estimators at once, each on its own rows."""
+"""``fit_many``: fit a list of skopt_nn estimators at once, each on its own rows.
+
+Each estimator is prepared by its own code (validation, target encoding, its
+starting weights, shuffling generator and initial step: what its ``fit`` does
+before training), the prepared fits are grouped by what must be equal to
+share one computation, each group is trained as one :class:`._engine.Population`,
+and each estimator publishes its fitted attributes from its own trainer.  What
+cannot be batched is fitted alone by its own ``fit``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
+import torch
 from sklearn.utils import _safe_indexing
 
+from .. import _stopping as stopping
+from .._device import cpu_training
+from .._estimator_base import BaseTorchEstimator
+from ._engine import Member, Population
+from ._rules import population_rule, structure
 
-def _rows_of(X, rows):
-    return X if rows is None else _safe_indexing(X, rows)
+#: a population holds at most this many bytes of parameters, optimizer state and
+#: gathered rows; a larger group is split
+MAX_POPULATION_BYTES = 1 << 30
+
+
+def _rows_of(a, rows):
+    return a if rows is None or a is None else _safe_indexing(a, rows)
 
 
 def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
              sample_weight=None, errors: str = "raise"):
-    """Fit every estimator of ``estimators`` on its own training rows of ``(X, y)``.
+    """Fit every estimator of ``estimators`` on its own training rows of ``(X, y)``,
+    training those that can share a computation together.
+
+    Each estimator ends up as ``est.fit(X[rows[i]], y[rows[i]],
+    sample_weight=sample_weight[rows[i]])`` leaves it: the same fitted attributes,
+    records (``loss_curve_``, ``history_``, ``n_iter_``), warnings and pickles, to
+    rounding (the batched products add in another order).  Estimators train
+    together when they have the same class, architecture (``hidden_layer_sizes``,
+    ``activation``, loss, ``fit_intercept``), optimizer class and its shape
+    settings (``elementwise``), effective ``batch_size``, number of training
+    rows, dtype and device, and early stopping with a validation split of the
+    same size; everything else may differ within a group: ``alpha``, the
+    optimizer's hyperparameters (steps, betas, momentum, Nesterov, epsilon,
+    gamma), ``learning_rate`` and ``learning_rate_init``, ``power_t``,
+    ``max_iter``, ``tol``, ``n_iter_no_change``, ``shuffle``, ``random_state``
+    and the rows themselves.  Fitted alone, by their own ``fit``: the search
+    methods (line searches, steepest descent, L-BFGS), SGD with
+    ``sampling='with_replacement'``, ``elementwise=False``, sparse input,
+    ``verbose``, callbacks, ``warm_start`` on a fitted estimator, a group of
+    one, and a model whose training diverges (it is trained again alone, which
+    gives its own fit's recovery).
 
     Parameters
     ----------
     estimators : sequence of skopt_nn estimators
-        Fitted in place, each as ``est.fit(X[rows[i]], y[rows[i]],
-        sample_weight[rows[i]])`` would fit it.
+        Fitted in place.
     X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
     rows : sequence of index arrays, default=None
         ``rows[i]`` are the training rows of ``estimators[i]`` (None: all rows).
+        Estimators given the same array object share one copy of its rows.
     sample_weight : array-like of shape (n_samples,), default=None
         Sliced by each estimator's rows.
     errors : {'raise', 'return'}, default='raise'
@@ -40,19 +80,121 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
     estimators = list(estimators)
-    if rows is None:
-        rows = [None] * len(estimators)
-    rows = list(rows)
+    rows = [None] * len(estimators) if rows is None else list(rows)
     if len(rows) != len(estimators):
         raise ValueError(f"rows has {len(rows)} entries for {len(estimators)} estimators.")
-    failures: list = []
-    for est, r in zip(estimators, rows, strict=True):
-        sw = None if sample_weight is None else _rows_of(np.asarray(sample_weight), r)
+    sw = None if sample_weight is None else np.asarray(sample_weight)
+    subsets: dict = {}
+    for r in rows:  # one copy per distinct rows object
+        if id(r) not in subsets:
+            subsets[id(r)] = (_rows_of(X, r), _rows_of(y, r), _rows_of(sw, r))
+    data = [subsets[id(r)] for r in rows]
+    failures: list = [None] * len(estimators)
+    members, alone = _prepare(estimators, data, failures, errors)
+    for group in _groups(members):
+        if len(group) == 1:
+            alone.append(group[0][0])
+            continue
+        _train(group, alone)
+    for i in sorted(alone):
         try:
-            est.fit(_rows_of(X, r), _rows_of(y, r), sample_weight=sw)
-            failures.append(None)
-        except Exception as exc:  # noqa: BLE001 - returned to the caller
+            estimators[i].fit(*data[i][:2], sample_weight=data[i][2])
+        except Exception as exc:  # noqa: BLE001 - raised or returned below
             if errors == "raise":
                 raise
-            failures.append(exc)
+            failures[i] = exc
     return estimators if errors == "raise" else failures
+
+
+def _batchable(est, X) -> bool:
+    return isinstance(est, BaseTorchEstimator) and not est.verbose and \
+        not getattr(est, "_skl_callbacks", None) and not sp.issparse(X) and \
+        not (est.warm_start and hasattr(est, "_trainer"))
+
+
+def _prepare(estimators, data, failures, errors):
+    """Each batchable estimator's prepared fit, as ``(index, Member, saved state)``;
+    the indices of the others."""
+    members, alone = [], []
+    for i, est in enumerate(estimators):
+        X, y, sw = data[i]
+        if not _batchable(est, X):
+            alone.append(i)
+            continue
+        saved = dict(est.__dict__)
+        try:
+            job = est._prepare(X, y, sw, False, None)
+            if job.objective.network() is None or population_rule(job.optimizer) is None \
+                    or not isinstance(job.data.X, torch.Tensor):
+                est.__dict__.clear()
+                est.__dict__.update(saved)
+                alone.append(i)
+                continue
+            with cpu_training(job.device, job.size):
+                est._start(job)
+        except Exception as exc:  # noqa: BLE001 - raised or returned
+            est.__dict__.clear()
+            est.__dict__.update(saved)
+            if errors == "raise":
+                raise
+            failures[i] = exc
+            continue
+        members.append((i, Member(est, job), saved))
+    return members, alone
+
+
+def _key(member: Member) -> tuple:
+    """What must be equal for two prepared fits to train together."""
+    job = member.job
+    val = None if job.validation_set is None else len(job.validation_set[1])
+    return (type(member.estimator), job.objective.network(), structure(job.optimizer),
+            job.config.batch_size, len(job.data), job.data.sw is None, job.data.Y.shape[1],
+            job.data.X.dtype, str(job.device), val)
+
+
+def _groups(members: list) -> list[list]:
+    """The prepared fits grouped by :func:`_key`, large groups split by memory."""
+    groups: dict = {}
+    for entry in members:
+        groups.setdefault(_key(entry[1]), []).append(entry)
+    out = []
+    for group in groups.values():
+        job = group[0][1].job
+        n, P = len(job.data), job.objective.n_params
+        per_model = job.data.X.element_size() * (8 * P + n * (job.data.X.shape[1] + 2))
+        size = max(1, MAX_POPULATION_BYTES // per_model)
+        out.extend(group[i:i + size] for i in range(0, len(group), size))
+    return out
+
+
+def _train(group: list, alone: list) -> None:
+    """Train one group as a population and publish each estimator's fit."""
+    job = group[0][1].job
+    try:
+        with cpu_training(job.device, job.size):
+            Population([m for _, m, _ in group]).run()
+    except BaseException:
+        for _, m, saved in group:
+            m.estimator.__dict__.clear()
+            m.estimator.__dict__.update(saved)
+        raise
+    for i, m, saved in group:
+        if m.alone:
+            m.estimator.__dict__.clear()
+            m.estimator.__dict__.update(saved)
+            alone.append(i)
+        else:
+            _publish(m)
+
+
+def _publish(m: Member) -> None:
+    """The estimator's fitted attributes from its trainer, as its own fit sets them."""
+    est, job = m.estimator, m.job
+    trainer = job.trainer
+    if job.validation_set is not None and trainer.progress.best_x is not None:
+        trainer.x.copy_(trainer.progress.best_x)
+    est.n_iter_ = m.epochs
+    est._publish(trainer, job.objective, job.early_stopping, job.continuing)
+    if m.reason is not None:  # warn_stop ← _publish ← _train ← fit_many ← the caller
+        stopping.warn_stop(m.reason, 4, **trainer.context(m.reason, m.last, m.start,
+                                                          job.config, 0))

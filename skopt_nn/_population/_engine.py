@@ -1,0 +1,284 @@
+"""The training loop of a population: M prepared fits of one architecture, one
+optimizer class and one batch size, trained in lockstep.
+
+Each model keeps what a fit of its own would have: its starting weights and
+shuffling generator (made by the estimator's own setup), its rows, sample
+weights, schedule, step counter, stopping rules, records and warnings.  Only the
+arithmetic is shared: an epoch draws each model's permutation from its own
+generator, gathers its batches from the shared rows in one index operation per
+epoch (per step for large data), and each step is one batched forward and
+backward pass (:class:`._network.StackedNetwork`) and one update of every row
+(:mod:`._rules`).  The epoch's losses (and early stopping's outputs) are read
+once per epoch; a model that stops leaves the population: its row is written
+back into its trainer and the others go on, compacted.
+
+A model whose training diverges is trained again alone by its estimator (the
+single fit's recovery), so its outcome is the one a fit of its own gives.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import _stopping as stopping
+from .._engine import _START_SAMPLE, DIVERGENCE_FACTOR
+from .._epochs import EpochResult
+from ..optim._criteria import diverged
+from ._network import Batch, StackedNetwork
+from ._rules import population_rule
+
+#: data sets up to this many bytes (over all models) are permuted with one gather
+#: per epoch; larger ones gather each step's batch
+GATHER_EPOCH_BYTES = 64 << 20
+
+
+@dataclass(eq=False)
+class Member:
+    """A model of the population: its estimator, its prepared job and its rules."""
+
+    estimator: object
+    job: object  # skopt_nn._estimator_base.FitJob, with its trainer
+    rules: stopping.StoppingRules | None = None
+    start: float = math.nan
+    epochs: int = 0
+    reason: str | None = None
+    finished: bool = False
+    #: the last epoch's result (what a stop's warning reports)
+    last: EpochResult | None = None
+    #: trained again alone (its fit diverged, or its start was not finite)
+    alone: bool = False
+
+
+class _Rows:
+    """The models' training rows: one shared input matrix and per-model row indices,
+    targets and sample weights."""
+
+    def __init__(self, datasets: list):
+        unique, offsets, rows = {}, [], []
+        for d in datasets:
+            key = (d.X.data_ptr(), tuple(d.X.shape), d.X.stride())
+            if key not in unique:
+                unique[key] = (d.X, sum(len(u) for u, _ in unique.values()))
+            offsets.append(unique[key][1])
+        self.X = torch.cat([u for u, _ in unique.values()]) if len(unique) > 1 else \
+            next(iter(unique.values()))[0]
+        n = len(datasets[0])
+        base = torch.arange(n, device=self.X.device)
+        self.R = torch.stack([base + o for o in offsets])  # (M, n) rows of X
+        self.Y = torch.stack([d.Y for d in datasets])  # (M, n, K)
+        self.sw = None if datasets[0].sw is None else torch.stack([d.sw for d in datasets])
+        self.ws = torch.tensor([[d.weight_scale] for d in datasets], dtype=self.Y.dtype,
+                               device=self.Y.device)
+        del rows
+
+    def __len__(self) -> int:
+        return self.R.shape[1]
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.R, self.Y, self.ws = (t.index_select(0, keep) for t in (self.R, self.Y, self.ws))
+        if self.sw is not None:
+            self.sw = self.sw.index_select(0, keep)
+
+    def batch(self, R: torch.Tensor, Y: torch.Tensor, sw: torch.Tensor | None) -> Batch:
+        return Batch(self.X[R], Y, sw, self.ws)
+
+    def first(self, n: int) -> Batch:
+        """Each model's first ``n`` rows, in stored order."""
+        return Batch(self.X[self.R[:, :n]], self.Y[:, :n],
+                     None if self.sw is None else self.sw[:, :n], self.ws)
+
+    def permuted(self, perm: torch.Tensor):
+        """(rows, targets, weights) of each model in the order ``perm`` (M, n)."""
+        K = self.Y.shape[2]
+        R = self.R.gather(1, perm)
+        Y = self.Y.gather(1, perm[:, :, None].expand(-1, -1, K))
+        sw = None if self.sw is None else self.sw.gather(1, perm)
+        return R, Y, sw
+
+
+class Population:
+    """M members trained together (see the module docstring)."""
+
+    def __init__(self, members: list[Member]):
+        self.members = members
+        jobs = [m.job for m in members]
+        first = jobs[0]
+        self.config = first.config
+        self.X = torch.stack([j.trainer.x for j in jobs])
+        like = self.X
+        objective = first.objective
+        self.net = StackedNetwork(objective.network(), objective.loss, torch.tensor(
+            [[j.objective.alpha] for j in jobs], dtype=like.dtype, device=like.device))
+        self.rule = population_rule(first.optimizer)([j.trainer.optimizer for j in jobs], like)
+        self.state = self.rule.init_state(self.X)
+        self.rows = _Rows([j.data for j in jobs])
+        self.full_batch = first.optimizer.full_batch or self.config.batch_size >= len(self.rows)
+        self.validation = None
+        if first.validation_set is not None:
+            self.validation = torch.stack([j.validation_set[0] for j in jobs])
+        self.k = first.trainer.k
+        for m in members:
+            m.rules = stopping.StoppingRules(m.job.config.tol, m.job.config.n_iter_no_change,
+                                             m.job.optimizer.stops_on_plateau,
+                                             m.job.objective.loss.smooth)
+
+    # -- the step sizes -------------------------------------------------------------------
+    def _lr(self, k: int) -> torch.Tensor:
+        """Each model's η at step ``k`` as an ``(M, 1)`` column (its schedule's)."""
+        eta = np.array([m.job.trainer.schedule.eta for m in self.members])
+        power = np.array([m.job.trainer.schedule.power_t if
+                          m.job.trainer.schedule.kind == "invscaling" else 0.0
+                          for m in self.members])
+        lr = eta / float(k) ** power if power.any() else eta
+        return torch.tensor(lr, dtype=self.X.dtype, device=self.X.device).view(-1, 1)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        """Train every member to its end; finished members are written back."""
+        t0 = time.perf_counter()
+        self._start()
+        while self.members:
+            epoch = self._full_batch_epoch() if self.full_batch else self._stochastic_epoch()
+            self._after_epoch(*epoch, t0)
+
+    def _start(self) -> None:
+        """Each member's loss at the start (history row 0); f and ∇f for full batch."""
+        n = len(self.rows)
+        G = None
+        if self.full_batch:
+            G = torch.empty_like(self.X)
+            F = self.net.value_grad(self.X, self.rows.first(n), G)
+            grad_norms = G.norm(dim=1).double().cpu().numpy()
+        else:
+            F = self.net.value(self.X, self.rows.first(min(n, max(self.config.batch_size,
+                                                                    _START_SAMPLE))))
+            grad_norms = np.full(len(self.members), math.nan)
+        starts = F.double().cpu().numpy()
+        for m, start, gn in zip(self.members, starts, grad_norms, strict=True):
+            m.start = float(start)
+            if not math.isfinite(m.start):
+                m.alone = True  # its own fit raises the error
+                continue
+            trainer = m.job.trainer
+            if trainer.initial_loss is None:
+                trainer.initial_loss = m.start
+                trainer.log.history.append((0, m.start, float(gn), 0.0, 1, 0.0))
+        self.fun_grad = None if G is None else (F, G)
+        self._drop([m for m in self.members if m.alone])
+
+    def _stochastic_epoch(self):
+        """Mini-batch steps over each model's permutation (lecture Eq. 24-26)."""
+        rows, b = self.rows, self.config.batch_size
+        n, M = len(rows), len(self.members)
+        perm = torch.stack([torch.randperm(n, generator=m.job.trainer.generator)
+                            if m.job.config.shuffle else torch.arange(n)
+                            for m in self.members]).to(self.X.device)
+        R, Y, sw = rows.permuted(perm)
+        gather_epoch = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
+        Xp = rows.X[R] if gather_epoch else None
+        G = torch.empty_like(self.X)
+        losses, sizes = [], []
+        lr = self._lr(self.k + 1)
+        constant = not any(m.job.trainer.schedule.kind == "invscaling" for m in self.members)
+        for start in range(0, n, b):
+            stop = min(start + b, n)
+            batch = Batch(Xp[:, start:stop] if gather_epoch else rows.X[R[:, start:stop]],
+                          Y[:, start:stop], None if sw is None else sw[:, start:stop], rows.ws)
+            losses.append(self.net.value_grad(self.X, batch, G))
+            sizes.append(stop - start)
+            self.k += 1
+            self.rule.update(self.X, G, lr if constant else self._lr(self.k), self.state)
+        total = torch.float64 if self.X.device.type != "mps" else self.X.dtype
+        weights = torch.tensor(sizes, dtype=total, device=self.X.device)
+        loss = (weights @ torch.stack(losses).to(total)) / n
+        step = self._lr(self.k).view(-1).double().cpu().numpy()
+        read = torch.stack([loss, G.norm(dim=1).to(total),
+                            torch.isfinite(self.X).all(1).to(total)]).cpu().numpy()
+        results = [EpochResult(float(f), float(gn), float(s), len(sizes), n, float(f))
+                   for f, gn, s in zip(read[0], read[1], step, strict=True)]
+        return results, read[2] > 0
+
+    def _full_batch_epoch(self):
+        """One step on all rows (gradient descent; a mini-batch method whose batch is
+        the whole set), then f and ∇f at the new point, as the single fit records them."""
+        F, G = self.fun_grad
+        self.k += 1
+        lr = self._lr(self.k)
+        self.rule.update(self.X, G, lr, self.state)
+        G_new = torch.empty_like(self.X)
+        F_new = self.net.value_grad(self.X, self.rows.first(len(self.rows)), G_new)
+        read = torch.stack([F.double(), F_new.double(), G_new.norm(dim=1).double(),
+                            G_new.abs().amax(1).double(), lr.view(-1).double(),
+                            torch.isfinite(self.X).all(1).double()]).cpu().numpy()
+        n = len(self.rows)
+        self.fun_grad = (F_new, G_new)
+        gd = self.members[0].job.optimizer.full_batch  # records f of the new point
+        results = [EpochResult(float(f_new), float(gn), float(s), 1, n, float(f_new),
+                               not math.isfinite(f_new), float(gmax)) if gd else
+                   EpochResult(float(f), float(gn), float(s), 1, n, float(f_new))
+                   for f, f_new, gn, gmax, s in read[:5].T]
+        return results, read[5] > 0
+
+    def _after_epoch(self, results: list[EpochResult], finite: np.ndarray, t0: float) -> None:
+        """Each member's records and rules; the members that stop leave."""
+        pairs = list(zip(self.members, results, strict=True))
+        diverging = [m for (m, e), ok in zip(pairs, finite, strict=True)
+                     if not ok or diverged(e.loss, m.start, DIVERGENCE_FACTOR) or
+                     diverged(e.loss_after, m.start, DIVERGENCE_FACTOR)]
+        for m in diverging:
+            m.alone = True  # trained again alone, as its own fit recovers from divergence
+        self._drop(diverging)
+        scores = self._validation_scores()
+        done = []
+        live = [e for m, e in pairs if not m.alone]
+        for i, (m, epoch) in enumerate(zip(self.members, live, strict=True)):
+            m.job.trainer.x = self.X[i]
+            m.epochs += 1
+            m.last = epoch
+            m.reason = m.job.trainer.record(epoch, None if scores is None else scores[i],
+                                            m.rules, t0)
+            if m.reason is None and m.epochs >= m.job.config.max_epochs:
+                m.reason = stopping.MAX_ITER if m.job.config.tol is not None else None
+                m.finished = True
+            if m.reason is not None or m.finished:
+                done.append(m)
+        self._drop(done)
+
+    def _validation_scores(self) -> list | None:
+        if self.validation is None:
+            return None
+        with torch.inference_mode():
+            Z = self.net.decision(self.X, self.validation).double().cpu().numpy()
+        return [m.estimator._output_score(Z[i], m.job.validation_set[1])
+                for i, m in enumerate(self.members)]
+
+    def _drop(self, done: list[Member]) -> None:
+        """Write the finished members back into their trainers and compact the rest."""
+        if not done:
+            return
+        leaving = {id(m) for m in done}
+        for i, m in enumerate(self.members):
+            if id(m) in leaving and not m.alone:
+                trainer = m.job.trainer
+                trainer.x = self.X[i].clone()
+                trainer.opt_state = self.rule.state_of(i, trainer.x, self.state)
+                trainer.k = self.k
+                trainer.fun_grad = None
+        keep = [i for i, m in enumerate(self.members) if id(m) not in leaving]
+        self.members = [self.members[i] for i in keep]
+        if not keep:
+            return
+        index = torch.tensor(keep, device=self.X.device)
+        self.X = self.X.index_select(0, index)
+        self.state = self.rule.select(index, self.state)
+        self.net.select(index)
+        self.rows.select(index)
+        if self.fun_grad is not None:
+            self.fun_grad = tuple(t.index_select(0, index) for t in self.fun_grad)
+        if self.validation is not None:
+            self.validation = self.validation.index_select(0, index)

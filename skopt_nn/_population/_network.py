@@ -1,0 +1,151 @@
+r"""M networks of one architecture as one computation: batched products on ``(M, P)``.
+
+Model m's parameters are row m of ``X``, laid out as its single objective lays
+them out (per layer ``W_l.ravel()`` then ``b_l``), so a row is that model's flat
+vector.  For a batch of b rows per model, ``A_0`` of shape ``(M, b, d)``, the
+forward pass and backpropagation are those of :mod:`skopt_nn._mlp_objective`
+(lecture Eq. 9-13) with every product a batched one (``baddbmm``/``bmm``):
+
+.. math::
+    Z_l = A_{l-1} W_l + b_l, \quad A_l = \sigma(Z_l), \qquad
+    \delta_L = s \odot \partial f/\partial Z_L / b, \quad
+    \delta_{l-1} = \sigma'(Z_{l-1}) \odot \delta_l W_l^\top,
+
+    \nabla W_l = A_{l-1}^\top \delta_l + c\, W_l, \quad \nabla b_l = 1^\top \delta_l,
+
+and F_m = mean(s ⊙ f) + c/2 Σ‖W_l‖² per model, with c = α_m / S_m (S the batch's
+sum of raw sample weights) for the MLPs and c = α_m for the linear models (see
+:class:`skopt_nn._objective.NetworkSpec`).  A linear model is the network with
+no hidden layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .._losses import Loss
+from .._mlp_objective import _ACTIVATIONS, _ACTIVATIONS_, _DERIVATIVES, _THRESHOLD_BACKWARD
+from .._objective import NetworkSpec
+
+
+@dataclass(slots=True)
+class Batch:
+    """b rows per model: inputs ``(M, b, d)``, targets ``(M, b, K)``, normalised sample
+    weights ``(M, b)`` (None: unit weights) and the raw weights' means ``(M, 1)``."""
+
+    X: torch.Tensor
+    Y: torch.Tensor
+    sw: torch.Tensor | None
+    weight_scale: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        return self.X.shape[1]
+
+
+class StackedNetwork:
+    """Loss, gradient and output of M models of one :class:`NetworkSpec`.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    loss : Loss
+        The per-sample loss (one object: it keeps no per-model state).
+    alphas : torch.Tensor of shape (M, 1)
+        Each model's penalty α.
+    """
+
+    def __init__(self, spec: NetworkSpec, loss: Loss, alphas: torch.Tensor):
+        self.spec, self.loss, self.alphas = spec, loss, alphas
+        sizes = spec.layer_sizes
+        self.layers, start = [], 0
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            mid = start + fan_in * fan_out
+            self.layers.append((start, mid, mid + fan_out, fan_in, fan_out))
+            start = mid + fan_out
+        self.n_params = start
+        self.mask = torch.zeros(start, dtype=alphas.dtype, device=alphas.device)
+        for s, m, _, _, _ in self.layers:
+            self.mask[s:m] = 1.0  # the weights, not the intercepts, are penalised
+        self._act = _ACTIVATIONS[spec.activation]
+        self._act_ = _ACTIVATIONS_[spec.activation]
+        self._dact = _DERIVATIVES[spec.activation]
+
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep the models ``keep`` (row indices)."""
+        self.alphas = self.alphas.index_select(0, keep)
+
+    def _views(self, X: torch.Tensor):
+        M = X.shape[0]
+        return [(X[:, s:m].view(M, fi, fo), X[:, m:e].view(M, 1, fo))
+                for s, m, e, fi, fo in self.layers]
+
+    def decision(self, X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """The raw outputs ``(M, n, K)`` for inputs ``A`` of shape ``(M, n, d)``."""
+        views = self._views(X)
+        for i, (W, b) in enumerate(views):
+            A = torch.baddbmm(b, A, W)
+            if i < len(views) - 1 and self._act is not None:
+                A = self._act(A)
+        return A
+
+    def _penalty_scale(self, batch: Batch) -> torch.Tensor:
+        """c of each model, ``(M, 1)``: α/S for the MLPs, α for the linear models."""
+        if not self.spec.penalty_per_batch:
+            return self.alphas
+        S = batch.size if batch.sw is None else batch.weight_scale * batch.sw.sum(1, True)
+        return self.alphas / S
+
+    def value(self, X: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """F of each model on its rows of ``batch``, shape ``(M,)``."""
+        Z = self.decision(X, batch.X)
+        M, b, K = Z.shape
+        f = self.loss.value(Z.reshape(M * b, K), batch.Y.reshape(M * b, K)).view(M, b)
+        if batch.sw is not None:
+            f = f * batch.sw
+        return f.mean(1) + self._penalty(X, batch)
+
+    def _penalty(self, X: torch.Tensor, batch: Batch) -> torch.Tensor:
+        W = X * self.mask
+        return 0.5 * self._penalty_scale(batch).view(-1) * (W * W).sum(1)
+
+    def value_grad(self, X: torch.Tensor, batch: Batch, G: torch.Tensor) -> torch.Tensor:
+        """F of each model, shape ``(M,)``; writes each model's ∇F into its row of ``G``."""
+        with torch.inference_mode():
+            views = self._views(X)
+            A, inputs = batch.X, []
+            for i, (W, b) in enumerate(views):  # forward (Eq. 9)
+                inputs.append(A)
+                A = torch.baddbmm(b, A, W)
+                if i < len(views) - 1 and self._act_ is not None:
+                    A = self._act_(A)
+            M, n, K = A.shape
+            f, dZ = self.loss.value_and_derivative(A.reshape(M * n, K),
+                                                   batch.Y.reshape(M * n, K))
+            f, delta = f.view(M, n), dZ.reshape(M, n, K)
+            if batch.sw is not None:
+                f, delta = f * batch.sw, delta * batch.sw[:, :, None]
+            delta = delta / n  # δ_L (Eq. 11)
+            for i in range(len(views) - 1, -1, -1):  # backward (Eq. 10-13)
+                s, m, e, fi, fo = self.layers[i]
+                G[:, s:m].view(M, fi, fo).copy_(torch.bmm(inputs[i].transpose(1, 2), delta))
+                if self.spec.fit_intercept:
+                    torch.sum(delta, 1, out=G[:, m:e])
+                else:
+                    G[:, m:e].zero_()
+                if i > 0:
+                    delta = torch.bmm(delta, views[i][0].transpose(1, 2))
+                    self._derivative(delta, inputs[i])
+            c = self._penalty_scale(batch)
+            G.addcmul_(X, self.mask * c)
+        W = X * self.mask
+        return f.mean(1) + 0.5 * c.view(-1) * (W * W).sum(1)
+
+    def _derivative(self, delta: torch.Tensor, A: torch.Tensor) -> None:
+        """δ ← δ ⊙ σ'(Z), read off the activation's output A = σ(Z), in place."""
+        if self.spec.activation == "relu":
+            _THRESHOLD_BACKWARD(delta, A, 0, grad_input=delta)
+        elif self._dact is not None:
+            self._dact(delta, A, grad_input=delta)

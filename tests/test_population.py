@@ -1,0 +1,283 @@
+"""fit_many: many estimators trained as one computation equal the same fits one by one."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+
+from skopt_nn import LinearClassifier, LinearRegressor, MLPClassifier, MLPRegressor, fit_many
+from skopt_nn._population import _engine
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+#: the mini-batch update rules and gradient descent: what trains in a population
+BATCHED = ["gd", "sgd", "momentum", "adagrad", "rmsprop", "adam"]
+
+
+@pytest.fixture
+def populations(monkeypatch):
+    """The sizes of the populations trained (to see that a group was batched)."""
+    sizes = []
+    init = _engine.Population.__init__
+
+    def counting(self, members):
+        sizes.append(len(members))
+        init(self, members)
+
+    monkeypatch.setattr(_engine.Population, "__init__", counting)
+    return sizes
+
+
+def _one_by_one(estimators, X, y, rows=None, sample_weight=None):
+    out = [clone(e) for e in estimators]
+    for i, est in enumerate(out):
+        r = slice(None) if rows is None else rows[i]
+        sw = None if sample_weight is None else sample_weight[r]
+        est.fit(X[r], y[r], sample_weight=sw)
+    return out
+
+
+def _assert_same_fit(batched, single, X, atol=1e-9):
+    """The same fitted model and records, to rounding."""
+    assert type(batched) is type(single)
+    assert batched.n_iter_ == single.n_iter_
+    assert batched.t_ == single.t_
+    np.testing.assert_allclose(batched.loss_curve_, single.loss_curve_, rtol=1e-9, atol=atol)
+    hb, hs = batched.history_, single.history_
+    assert list(hb.columns) == list(hs.columns) and len(hb) == len(hs)
+    cols = ["epoch", "loss", "grad_norm", "step_size", "n_evals"]
+    np.testing.assert_allclose(hb[cols].to_numpy(float), hs[cols].to_numpy(float),
+                               rtol=1e-8, atol=atol)
+    for name in ("best_loss_", "best_validation_score_"):
+        a, b = getattr(batched, name), getattr(single, name)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a == pytest.approx(b, rel=1e-9, abs=atol)
+    if single.validation_scores_ is not None:
+        np.testing.assert_allclose(batched.validation_scores_, single.validation_scores_)
+    if hasattr(single, "predict_proba"):
+        np.testing.assert_allclose(batched.predict_proba(X), single.predict_proba(X),
+                                   atol=atol)
+    pb, ps = batched.predict(X), single.predict(X)
+    if ps.dtype.kind == "f":
+        np.testing.assert_allclose(pb, ps, rtol=1e-9, atol=atol)
+    else:
+        np.testing.assert_array_equal(pb, ps)
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(120, 4, noise=5.0, random_state=0)
+    return X, y / 50
+
+
+@pytest.fixture(scope="module")
+def classification():
+    return make_classification(150, 5, n_informative=3, n_classes=3, random_state=0)
+
+
+@pytest.mark.parametrize("optimizer", BATCHED)
+def test_mlp_regressor_every_batched_optimizer(optimizer, regression, populations):
+    X, y = regression
+    grid = [dict(learning_rate_init=lr, alpha=a, random_state=s)
+            for lr, a, s in [(0.01, 0.0, 0), (0.003, 1e-2, 1), (0.03, 1e-3, 2)]]
+    ests = [MLPRegressor(hidden_layer_sizes=(6, 5), optimizer=optimizer, batch_size=20,
+                         max_iter=15, **p) for p in grid]
+    single = _one_by_one(ests, X, y)
+    assert fit_many(ests, X, y) == ests
+    assert populations == [3]
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+
+
+def test_hyperparameters_and_schedules_differ_within_one_population(classification,
+                                                                    populations):
+    """Momentum, Nesterov, betas, epsilon, schedules, power_t, tol, n_iter_no_change,
+    max_iter and shuffle are per model."""
+    X, y = classification
+    from skopt_nn.optim import Adam, Momentum
+    ests = [
+        MLPClassifier(hidden_layer_sizes=(8,), optimizer=Momentum(0.5), batch_size=32,
+                      learning_rate="invscaling", learning_rate_init=0.2, power_t=0.3,
+                      max_iter=12, random_state=0),
+        MLPClassifier(hidden_layer_sizes=(8,), optimizer=Momentum(0.9, nesterov=True),
+                      batch_size=32, learning_rate="adaptive", learning_rate_init=0.1,
+                      tol=1e-2, n_iter_no_change=2, max_iter=40, random_state=1),
+        MLPClassifier(hidden_layer_sizes=(8,), optimizer=Momentum(0.0), batch_size=32,
+                      shuffle=False, max_iter=7, random_state=2),
+    ]
+    adams = [MLPClassifier(hidden_layer_sizes=(8,), optimizer=Adam(b1, b2, eps), batch_size=32,
+                           tol=t, max_iter=30, random_state=3)
+             for b1, b2, eps, t in [(0.9, 0.999, 1e-16, 1e-3), (0.5, 0.9, 1e-8, 1e-4)]]
+    single = _one_by_one(ests + adams, X, y)
+    fit_many(ests + adams, X, y)
+    assert sorted(populations) == [2, 3]
+    for b, s in zip(ests + adams, single):
+        _assert_same_fit(b, s, X)
+
+
+def test_rows_sample_weight_and_class_weight(classification, populations):
+    X, y = classification
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.2, 3.0, len(y))
+    folds = [np.arange(0, 100), np.arange(50, 150), rng.permutation(150)[:100]]
+    ests = [MLPClassifier(hidden_layer_sizes=(7,), optimizer="adam", batch_size=25,
+                          alpha=a, max_iter=10, random_state=i, class_weight=cw)
+            for i, (a, cw) in enumerate([(1e-3, None), (1e-1, None), (0.0, "balanced")])]
+    single = _one_by_one(ests, X, y, folds, sw)
+    fit_many(ests, X, y, rows=folds, sample_weight=sw)
+    assert populations == [3]
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+def test_linear_classifier(loss, populations):
+    X, y = make_classification(200, 6, random_state=1)
+    ests = [LinearClassifier(loss=loss, optimizer=o, alpha=a, max_iter=20, random_state=0,
+                             fit_intercept=fi)
+            for o in ("gd", "sgd", "adam") for fi in (True, False) for a in (1e-4, 1e-2)]
+    single = _one_by_one(ests, X, y)
+    fit_many(ests, X, y)
+    assert populations == [2] * 6
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+
+
+def test_linear_regressor_multi_output_and_full_batch_minibatch(populations):
+    """Two targets; a batch_size above the rows makes a mini-batch method full batch."""
+    X, Y = make_regression(90, 5, n_targets=2, noise=1.0, random_state=0)
+    Y = Y / 100
+    ests = [LinearRegressor(loss=loss, optimizer="rmsprop", batch_size=b, alpha=a,
+                            learning_rate_init=0.05, max_iter=25, random_state=0)
+            for loss in ("squared_error", "absolute_error") for b in (16, 500)
+            for a in (1e-4, 1e-1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # batch_size clipped
+        single = _one_by_one(ests, X, Y)
+        fit_many(ests, X, Y)
+    assert sorted(populations) == [2, 2, 2, 2]
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+
+
+@pytest.mark.parametrize("Estimator", [MLPRegressor, MLPClassifier])
+def test_early_stopping(Estimator, regression, classification, populations):
+    X, y = regression if Estimator is MLPRegressor else classification
+    ests = [Estimator(hidden_layer_sizes=(9,), optimizer="adam", batch_size=16,
+                      early_stopping=True, n_iter_no_change=3, tol=1e-3,
+                      learning_rate_init=lr, max_iter=60, random_state=s)
+            for lr, s in [(0.01, 0), (0.05, 1), (0.001, 2)]]
+    single = _one_by_one(ests, X, y)
+    fit_many(ests, X, y)
+    assert populations == [3]
+    assert len({e.n_iter_ for e in ests}) > 1  # they stopped at different epochs
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+
+
+def test_the_optimizer_state_continues_as_its_own(regression):
+    """partial_fit and a pickle after fit_many continue as after a fit of its own:
+    the moments, step counter and generator were written back."""
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(5,), optimizer=o, batch_size=20, max_iter=5,
+                         random_state=0) for o in ("adam", "momentum", "adagrad")]
+    single = _one_by_one(ests, X, y)
+    fit_many(ests, X, y)
+    for b, s in zip(ests, single):
+        b2 = pickle.loads(pickle.dumps(b))
+        for est in (b, b2, s):
+            est.partial_fit(X, y)
+            est.set_params(warm_start=True, max_iter=3).fit(X, y)
+        _assert_same_fit(b, s, X)
+        _assert_same_fit(b2, s, X)
+
+
+def test_what_cannot_be_batched_is_fitted_alone(regression, populations):
+    """Search methods, with-replacement SGD, the lecture's scalar Adam, sparse input,
+    verbose and a group of one: fitted by their own fit, the same as one by one."""
+    X, y = regression
+    from skopt_nn.optim import SGD, Adam
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), optimizer=o, max_iter=5, random_state=0)
+            for o in ("lbfgs", "armijo", SGD(sampling="with_replacement"),
+                      Adam(elementwise=False))]
+    ests.append(LinearRegressor(max_iter=5, random_state=0))
+    single = _one_by_one(ests, X, y)
+    fit_many(ests, X, y)
+    Xs = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+    sparse = [LinearRegressor(optimizer="sgd", max_iter=5, random_state=s) for s in (0, 1)]
+    sparse_single = _one_by_one(sparse, Xs, y)
+    fit_many(sparse, Xs, y)
+    assert populations == []
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+    for b, s in zip(sparse, sparse_single):
+        _assert_same_fit(b, s, Xs)
+
+
+def test_a_diverging_model_is_trained_again_alone(regression, populations):
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(5,), optimizer="sgd", batch_size=10,
+                         learning_rate_init=lr, max_iter=20, random_state=0)
+            for lr in (1e-3, 50.0)]
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        single = _one_by_one(ests, X, y)
+    with pytest.warns(ConvergenceWarning, match="diverged") as record:
+        fit_many(ests, X, y)
+    assert populations == [2]
+    assert sum("diverged" in str(w.message) for w in record) == 1
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)
+
+
+def test_warnings_are_each_models_own(regression):
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(5,), batch_size=20, max_iter=m, tol=1e-2,
+                         random_state=0) for m in (2, 3, 400)]
+    with pytest.warns(ConvergenceWarning) as expected:
+        _one_by_one(ests, X, y)
+    with pytest.warns(ConvergenceWarning) as record:
+        fit_many(ests, X, y)
+    messages = sorted(str(w.message) for w in record)
+    assert messages == sorted(str(w.message) for w in expected)
+    assert messages == sorted(f"Maximum iterations ({m}) reached and the "
+                              "optimization hasn't converged yet." for m in (2, 3))
+    assert all(w.filename == __file__ for w in record)
+
+
+def test_errors_raise_or_return(regression):
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0),
+            MLPRegressor(hidden_layer_sizes=(5,), learning_rate_init=-1.0),
+            MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=1)]
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        fit_many([clone(e) for e in ests], X, y)
+    out = fit_many(ests, X, y, errors="return")
+    assert out[0] is None and out[2] is None
+    assert isinstance(out[1], ValueError) and "learning_rate_init" in str(out[1])
+    assert not hasattr(ests[1], "coefs_")
+    assert hasattr(ests[0], "coefs_") and hasattr(ests[2], "coefs_")
+
+
+def test_bad_arguments(regression):
+    X, y = regression
+    with pytest.raises(ValueError, match="errors must be"):
+        fit_many([MLPRegressor()], X, y, errors="ignore")
+    with pytest.raises(ValueError, match="rows has 1 entries for 2 estimators"):
+        fit_many([MLPRegressor(), MLPRegressor()], X, y, rows=[np.arange(10)])
+
+
+def test_dataframe_input_keeps_feature_names(regression):
+    pd = pytest.importorskip("pandas")
+    X, y = regression
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=s) for s in (0, 1)]
+    fit_many(ests, df, y, rows=[np.arange(80)] * 2)
+    for est in ests:
+        assert list(est.feature_names_in_) == list(df.columns)
+        est.predict(df)
