@@ -28,7 +28,6 @@ import torch
 from .. import _stopping as stopping
 from .._engine import _START_SAMPLE, DIVERGENCE_FACTOR
 from .._epochs import EpochResult
-from ..optim._criteria import diverged
 from ._network import Batch, StackedNetwork
 from ._rules import population_rule
 
@@ -122,10 +121,36 @@ class Population:
         if first.validation_set is not None:
             self.validation = torch.stack([j.validation_set[0] for j in jobs])
         self.k = first.trainer.k
+        self._shufflers(members)
+        self.starts = np.full(len(members), math.nan)
         for m in members:
             m.rules = stopping.StoppingRules(m.job.config.tol, m.job.config.n_iter_no_change,
                                              m.job.optimizer.stops_on_plateau,
                                              m.job.objective.loss.smooth)
+
+    def _shufflers(self, members: list[Member]) -> None:
+        """Each member's permutations come from its own generator; members whose
+        generators are in the same state (one random_state, as in a search) share one
+        draw, and their generators are set to its state when they leave."""
+        self.generators, source, seen = [], [], {}
+        for m in members:
+            if not m.job.config.shuffle:
+                source.append(-1)  # stored order
+                continue
+            state = m.job.trainer.generator.get_state()
+            key = state.numpy().tobytes()
+            if key not in seen:
+                seen[key] = len(self.generators)
+                self.generators.append(torch.Generator().set_state(state))
+            source.append(seen[key])
+        self.source = torch.tensor(source, dtype=torch.int64)
+
+    def _permutations(self, n: int) -> torch.Tensor:
+        """Each member's permutation of its ``n`` rows for this epoch, ``(M, n)``."""
+        perms = [torch.randperm(n, generator=g) for g in self.generators]
+        perms.append(torch.arange(n))  # row -1: the stored order
+        return torch.stack(perms).index_select(0, self.source.where(
+            self.source >= 0, len(self.generators))).to(self.X.device)
 
     # -- the step sizes -------------------------------------------------------------------
     def _lr(self, k: int) -> torch.Tensor:
@@ -141,10 +166,12 @@ class Population:
     def run(self) -> None:
         """Train every member to its end; finished members are written back."""
         t0 = time.perf_counter()
-        self._start()
-        while self.members:
-            epoch = self._full_batch_epoch() if self.full_batch else self._stochastic_epoch()
-            self._after_epoch(*epoch, t0)
+        with np.errstate(over="ignore", invalid="ignore"):  # NumPy's products (the CPU's)
+            self._start()
+            while self.members:
+                epoch = self._full_batch_epoch() if self.full_batch else \
+                    self._stochastic_epoch()
+                self._after_epoch(*epoch, t0)
 
     def _start(self) -> None:
         """Each member's loss at the start (history row 0); f and ∇f for full batch."""
@@ -159,6 +186,7 @@ class Population:
                                                                     _START_SAMPLE))))
             grad_norms = np.full(len(self.members), math.nan)
         starts = F.double().cpu().numpy()
+        self.starts = starts.copy()
         for m, start, gn in zip(self.members, starts, grad_norms, strict=True):
             m.start = float(start)
             if not math.isfinite(m.start):
@@ -175,10 +203,7 @@ class Population:
         """Mini-batch steps over each model's permutation (lecture Eq. 24-26)."""
         rows, b = self.rows, self.config.batch_size
         n, M = len(rows), len(self.members)
-        perm = torch.stack([torch.randperm(n, generator=m.job.trainer.generator)
-                            if m.job.config.shuffle else torch.arange(n)
-                            for m in self.members]).to(self.X.device)
-        R, Y, sw = rows.permuted(perm)
+        R, Y, sw = rows.permuted(self._permutations(n))
         gather_epoch = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
         Xp = rows.X[R] if gather_epoch else None
         G = torch.empty_like(self.X)
@@ -227,9 +252,10 @@ class Population:
     def _after_epoch(self, results: list[EpochResult], finite: np.ndarray, t0: float) -> None:
         """Each member's records and rules; the members that stop leave."""
         pairs = list(zip(self.members, results, strict=True))
-        diverging = [m for (m, e), ok in zip(pairs, finite, strict=True)
-                     if not ok or diverged(e.loss, m.start, DIVERGENCE_FACTOR) or
-                     diverged(e.loss_after, m.start, DIVERGENCE_FACTOR)]
+        loss = np.array([[e.loss, e.loss_after] for e in results])
+        limit = self.starts + DIVERGENCE_FACTOR * np.maximum(np.abs(self.starts), 1.0)
+        bad = ~finite | ~np.isfinite(loss).all(1) | (loss > limit[:, None]).any(1)
+        diverging = [m for m, b in zip(self.members, bad, strict=True) if b]
         for m in diverging:
             m.alone = True  # trained again alone, as its own fit recovers from divergence
         self._drop(diverging)
@@ -265,6 +291,8 @@ class Population:
         for i, m in enumerate(self.members):
             if id(m) in leaving and not m.alone:
                 trainer = m.job.trainer
+                if self.source[i] >= 0:
+                    trainer.generator.set_state(self.generators[self.source[i]].get_state())
                 trainer.x = self.X[i].clone()
                 trainer.opt_state = self.rule.state_of(i, trainer.x, self.state)
                 trainer.k = self.k
@@ -274,6 +302,8 @@ class Population:
         if not keep:
             return
         index = torch.tensor(keep, device=self.X.device)
+        self.source = self.source[keep]
+        self.starts = self.starts[keep]
         self.X = self.X.index_select(0, index)
         self.state = self.rule.select(index, self.state)
         self.net.select(index)

@@ -104,7 +104,7 @@ class _AdaGrad(PopulationRule):
     def update(self, X, G, lr, state):
         sum_sq = state["sum_sq"]
         sum_sq.addcmul_(G, G)
-        X.sub_(G.mul(lr).div_(sum_sq.add(self.columns["epsilon"]).sqrt_()))
+        X.sub_(G.mul(lr).mul_(sum_sq.add(self.columns["epsilon"]).rsqrt_()))
 
 
 class _RMSProp(PopulationRule):
@@ -121,7 +121,7 @@ class _RMSProp(PopulationRule):
         gamma = self.columns["gamma"]
         v = state["v"]
         v.mul_(gamma).addcmul_(G, G.mul(1.0 - gamma))  # Eq. 35
-        X.sub_(G.mul(lr).div_(v.add(self.columns["epsilon"]).sqrt_()))  # Eq. 36
+        X.sub_(G.mul(lr).mul_(v.add(self.columns["epsilon"]).rsqrt_()))  # Eq. 36
 
 
 class _Adam(PopulationRule):
@@ -142,7 +142,7 @@ class _Adam(PopulationRule):
         rate = lr * (1.0 - b2**self.count).sqrt_() / (1.0 - b1**self.count)
         m.lerp_(G, 1.0 - b1)  # Eq. 37
         v.mul_(b2).addcmul_(G, G.mul(1.0 - b2)).add_(eps * (1.0 - b2))  # Eq. 38, g² + ε
-        X.sub_(m.div(v.sqrt()).mul_(rate))  # Eq. 39
+        X.sub_(m.mul(v.rsqrt()).mul_(rate))  # Eq. 39 (1/√v: one call, faster than √ and ÷)
 
 
 #: the optimizers that train in a population, by class
