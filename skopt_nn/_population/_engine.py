@@ -93,10 +93,11 @@ class _Rows:
 
     def permuted(self, perm: torch.Tensor):
         """(rows, targets, weights) of each model in the order ``perm`` (M, n)."""
-        K = self.Y.shape[2]
-        R = self.R.gather(1, perm)
-        Y = self.Y.gather(1, perm[:, :, None].expand(-1, -1, K))
-        sw = None if self.sw is None else self.sw.gather(1, perm)
+        M, n, K = self.Y.shape
+        flat = (perm + torch.arange(0, M * n, n, device=perm.device)[:, None]).view(-1)
+        R = self.R.view(-1).index_select(0, flat).view(M, n)
+        Y = self.Y.view(M * n, K).index_select(0, flat).view(M, n, K)
+        sw = None if self.sw is None else self.sw.view(-1).index_select(0, flat).view(M, n)
         return R, Y, sw
 
 
