@@ -204,21 +204,16 @@ class Population:
 
     def _stochastic_epoch(self):
         """Mini-batch steps over each model's permutation (lecture Eq. 24-26)."""
-        rows, b = self.rows, self.config.batch_size
-        n, M = len(rows), len(self.members)
+        rows = self.rows
+        n = len(rows)
         R, Y, sw = rows.permuted(self._permutations(n))
-        gather_epoch = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
-        Xp = rows.take(R) if gather_epoch else None
         G = torch.empty_like(self.X)
         losses, sizes = [], []
         lr = self._lr(self.k + 1)
         constant = not any(m.job.trainer.schedule.kind == "invscaling" for m in self.members)
-        for start in range(0, n, b):
-            stop = min(start + b, n)
-            batch = Batch(Xp[:, start:stop] if gather_epoch else rows.take(R[:, start:stop]),
-                          Y[:, start:stop], None if sw is None else sw[:, start:stop], rows.ws)
+        for batch in self._batches(R, Y, sw):
             losses.append(self.net.value_grad(self.X, batch, G))
-            sizes.append(stop - start)
+            sizes.append(batch.size)
             self.k += 1
             self.rule.update(self.X, G, lr if constant else self._lr(self.k), self.state)
         total = torch.float64 if self.X.device.type != "mps" else self.X.dtype
@@ -230,6 +225,32 @@ class Population:
         results = [EpochResult(float(f), float(gn), float(s), len(sizes), n, float(f))
                    for f, gn, s in zip(read[0], read[1], step, strict=True)]
         return results, read[2] > 0
+
+    def _batches(self, R: torch.Tensor, Y: torch.Tensor, sw: torch.Tensor | None):
+        """The epoch's batches of the rows ``R`` (M, n) with their targets and weights.
+
+        A small data set is gathered once for the epoch, batch-major, so that each
+        batch is one contiguous block (a strided slice made the batched products
+        of the lecture's network 40% slower); a large one a batch at a time.
+        """
+        rows, b = self.rows, self.config.batch_size
+        M, n = R.shape
+        whole = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
+        full = n // b * b if whole else 0
+
+        def blocks(T: torch.Tensor) -> torch.Tensor:  # (M, full, ...) -> (nb, M, b, ...)
+            return T[:, :full].reshape(M, full // b, b, *T.shape[2:]).transpose(0, 1)
+
+        if full:
+            Xb = rows.take(blocks(R).reshape(-1, b)).view(full // b, M, b, -1)
+            Yb = blocks(Y).contiguous()
+            swb = None if sw is None else blocks(sw).contiguous()
+            for j in range(full // b):
+                yield Batch(Xb[j], Yb[j], None if swb is None else swb[j], rows.ws)
+        for start in range(full, n, b):
+            stop = min(start + b, n)
+            yield Batch(rows.take(R[:, start:stop]), Y[:, start:stop].contiguous(),
+                        None if sw is None else sw[:, start:stop].contiguous(), rows.ws)
 
     def _full_batch_epoch(self):
         """One step on all rows (gradient descent; a mini-batch method whose batch is
