@@ -15,6 +15,7 @@ flow (``elementwise=False``, ``sampling='with_replacement'``) is fitted alone.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -39,6 +40,15 @@ class PopulationRule:
         self.columns = {name: _column([getattr(o, name) for o in optimizers], like)
                         for name in self.hyper}
         self.count = 0  # steps taken (the same for every model of the population)
+        self._set_shared()
+
+    def _set_shared(self) -> None:
+        """``shared[name]``: the hyperparameter as a float where every model has the same
+        value (a scalar argument saves a pass over the rows), else None."""
+        self.shared = {}
+        for name in self.hyper:
+            values = {getattr(o, name) for o in self.optimizers}
+            self.shared[name] = float(values.pop()) if len(values) == 1 else None
 
     @staticmethod
     def accepts(optimizer) -> bool:
@@ -56,6 +66,7 @@ class PopulationRule:
         rows = keep.tolist()
         self.optimizers = [self.optimizers[i] for i in rows]
         self.columns = {k: v.index_select(0, keep) for k, v in self.columns.items()}
+        self._set_shared()
         return {k: v.index_select(0, keep) for k, v in state.items()}
 
     def state_of(self, i: int, x: torch.Tensor, state: dict):
@@ -137,12 +148,20 @@ class _Adam(PopulationRule):
 
     def update(self, X, G, lr, state):
         self.count += 1
-        b1, b2, eps = (self.columns[k] for k in self.hyper)
+        k = self.count
         m, v = state["m"], state["v"]
-        rate = lr * (1.0 - b2**self.count).sqrt_() / (1.0 - b1**self.count)
-        m.lerp_(G, 1.0 - b1)  # Eq. 37
-        v.mul_(b2).addcmul_(G, G.mul(1.0 - b2)).add_(eps * (1.0 - b2))  # Eq. 38, g² + ε
-        X.sub_(m.mul(v.rsqrt()).mul_(rate))  # Eq. 39 (1/√v: one call, faster than √ and ÷)
+        shared = self.shared
+        if None in shared.values():  # per-model β₁, β₂, ε: as columns
+            b1, b2, eps = (self.columns[name] for name in self.hyper)
+            rate = lr * (1.0 - b2**k).sqrt_() / (1.0 - b1**k)
+            m.lerp_(G, 1.0 - b1)  # Eq. 37
+            v.mul_(b2).addcmul_(G, G.mul(1.0 - b2)).add_(eps * (1.0 - b2))  # Eq. 38, g² + ε
+        else:  # one β₁, β₂, ε for all: scalars, two passes fewer
+            b1, b2, eps = (shared[name] for name in self.hyper)
+            rate = lr * (math.sqrt(1.0 - b2**k) / (1.0 - b1**k))
+            m.lerp_(G, 1.0 - b1)
+            v.mul_(b2).addcmul_(G, G, value=1.0 - b2).add_(eps * (1.0 - b2))
+        X.addcmul_(m, v.rsqrt().mul_(rate), value=-1.0)  # Eq. 39 (1/√v: one call)
 
 
 #: the optimizers that train in a population, by class
