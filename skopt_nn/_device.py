@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -59,23 +61,42 @@ class cpu_training:
       restored to torch's default (off).
     """
 
+    #: how many calls are inside a one-thread / a CPU context, over all threads (fits run
+    #: in joblib's threads share torch's settings: the first to enter sets them, the
+    #: last to leave restores them)
+    _lock = threading.Lock()
+    _single = 0
+    _cpu = 0
+    _previous_threads: int | None = None
+
     def __init__(self, device: torch.device, size: int):
         self.cpu = device.type == "cpu"
         self.single = self.cpu and size < _SMALL_PROBLEM
-        self.previous = None
 
     def __enter__(self):
-        if self.single:
-            self.previous = torch.get_num_threads()
-            if self.previous != 1:
-                torch.set_num_threads(1)
-        if self.cpu:
-            torch.set_flush_denormal(True)
+        cls = cpu_training
+        with cls._lock:
+            if self.single:
+                if cls._single == 0:
+                    cls._previous_threads = torch.get_num_threads()
+                    if cls._previous_threads != 1:
+                        torch.set_num_threads(1)
+                cls._single += 1
+            if self.cpu:
+                if cls._cpu == 0:
+                    torch.set_flush_denormal(True)
+                cls._cpu += 1
         return self
 
     def __exit__(self, *exc):
-        if self.single and self.previous not in (None, 1):
-            torch.set_num_threads(self.previous)
-        if self.cpu:
-            torch.set_flush_denormal(False)
+        cls = cpu_training
+        with cls._lock:
+            if self.single:
+                cls._single -= 1
+                if cls._single == 0 and cls._previous_threads not in (None, 1):
+                    torch.set_num_threads(cls._previous_threads)
+            if self.cpu:
+                cls._cpu -= 1
+                if cls._cpu == 0:
+                    torch.set_flush_denormal(False)
         return False

@@ -59,3 +59,24 @@ def test_epochs_are_disjoint_batches_or_bootstrap_draws():
     assert not np.allclose(boot.coef_, est.coef_)
     with pytest.raises(ValueError, match="sampling"):
         LinearClassifier(optimizer=SGD(sampling="stratified")).fit(X, y)
+
+
+def test_cpu_training_contexts_overlapping_in_threads_restore_once():
+    """Fits in joblib's threads overlap their CPU contexts: the thread count is
+    restored when the last one leaves, not by the first one out."""
+    from skopt_nn._device import cpu_training
+
+    cpu = torch.device("cpu")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a, b = cpu_training(cpu, 10), cpu_training(cpu, 10)
+        a.__enter__()
+        b.__enter__()
+        assert torch.get_num_threads() == 1
+        a.__exit__(None, None, None)
+        assert torch.get_num_threads() == 1  # b still trains
+        b.__exit__(None, None, None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -281,3 +281,24 @@ def test_dataframe_input_keeps_feature_names(regression):
     for est in ests:
         assert list(est.feature_names_in_) == list(df.columns)
         est.predict(df)
+
+
+def test_an_interrupt_leaves_every_estimator_as_it_was(regression, monkeypatch):
+    """Ctrl-C inside the batched training stops the call; no estimator is half-fitted
+    (the ones fitted before keep their fit)."""
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), batch_size=10, max_iter=5, random_state=s)
+            for s in (0, 1)]
+    fit_many(ests, X, y)
+    before = [e.coefs_[0].copy() for e in ests]
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_engine.Population, "_stochastic_epoch", interrupted)
+    monkeypatch.setattr(_engine.Population, "_full_batch_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit_many(ests, X[:60], y[:60])
+    for est, coef in zip(ests, before):
+        np.testing.assert_array_equal(est.coefs_[0], coef)
+        assert est.n_features_in_ == X.shape[1] and est.t_ == 5 * len(X)

@@ -91,11 +91,17 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
     data = [subsets[id(r)] for r in rows]
     failures: list = [None] * len(estimators)
     members, alone = _prepare(estimators, data, failures, errors)
-    for group in _groups(members):
-        if len(group) == 1:
-            alone.append(group[0][0])
-            continue
-        _train(group, alone)
+    try:
+        for group in _groups(members):
+            if len(group) == 1:
+                alone.append(group[0][0])
+                continue
+            _train(group, alone)
+    except BaseException:  # Ctrl-C or an error: every batched estimator as it was
+        for _, m, saved in members:
+            m.estimator.__dict__.clear()
+            m.estimator.__dict__.update(saved)
+        raise
     for i in sorted(alone):
         try:
             estimators[i].fit(*data[i][:2], sample_weight=data[i][2])
@@ -170,14 +176,8 @@ def _groups(members: list) -> list[list]:
 def _train(group: list, alone: list) -> None:
     """Train one group as a population and publish each estimator's fit."""
     job = group[0][1].job
-    try:
-        with cpu_training(job.device, job.size):
-            Population([m for _, m, _ in group]).run()
-    except BaseException:
-        for _, m, saved in group:
-            m.estimator.__dict__.clear()
-            m.estimator.__dict__.update(saved)
-        raise
+    with cpu_training(job.device, job.size):
+        Population([m for _, m, _ in group]).run()
     for i, m, saved in group:
         if m.alone:
             m.estimator.__dict__.clear()
