@@ -87,3 +87,38 @@ class TrainingMonitor:
             self.context.call_on_fit_task_end(
                 estimator=self.estimator, X=self.X, y=self.y,
                 reconstruction_attributes=lambda: self.attributes(x))
+
+
+class PopulationProgress:
+    """What :func:`skopt_nn.fit_many` reports while a group of models trains together.
+
+    * ``verbose=1``: a tqdm bar per group over the epochs of its longest fit, showing
+      how many of its models are still training;
+    * ``verbose>=2``: one line per epoch and group.
+    """
+
+    def __init__(self, verbose: int, title: str, max_epochs: int):
+        self.lines = verbose >= 2
+        self.bar = None
+        self.title = title
+        if verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # tqdm is optional: fall back to lines
+                self.lines = True
+            else:
+                self.bar = tqdm(total=max_epochs, desc=title, unit="epoch", disable=None,
+                                leave=True)
+
+    def end_epoch(self, epoch: int, training: int) -> None:
+        """After ``epoch``, with ``training`` models still in the group."""
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(training=training, refresh=False)
+        if self.lines:
+            print(f"{self.title}: epoch {epoch}, {training} models training", file=sys.stdout,
+                  flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

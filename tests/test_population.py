@@ -302,3 +302,14 @@ def test_an_interrupt_leaves_every_estimator_as_it_was(regression, monkeypatch):
     for est, coef in zip(ests, before):
         np.testing.assert_array_equal(est.coefs_[0], coef)
         assert est.n_features_in_ == X.shape[1] and est.t_ == 5 * len(X)
+
+
+def test_verbose_reports_each_groups_epochs(regression, capsys):
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), batch_size=20, max_iter=m, tol=None,
+                         random_state=0) for m in (2, 3)]
+    fit_many(ests, X, y, verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["fit_many group 1/1 (2 models): epoch 1, 2 models training",
+                     "fit_many group 1/1 (2 models): epoch 2, 1 models training",
+                     "fit_many group 1/1 (2 models): epoch 3, 0 models training"]

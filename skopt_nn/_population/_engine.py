@@ -166,15 +166,22 @@ class Population:
         return torch.tensor(lr, dtype=self.X.dtype, device=self.X.device).view(-1, 1)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self) -> None:
-        """Train every member to its end; finished members are written back."""
+    def run(self, progress=None) -> None:
+        """Train every member to its end; finished members are written back.
+
+        ``progress`` (a :class:`skopt_nn._progress.PopulationProgress`) hears of each
+        epoch."""
         t0 = time.perf_counter()
+        epochs = 0
         with np.errstate(over="ignore", invalid="ignore"):  # NumPy's products (the CPU's)
             self._start()
             while self.members:
                 epoch = self._full_batch_epoch() if self.full_batch else \
                     self._stochastic_epoch()
                 self._after_epoch(*epoch, t0)
+                epochs += 1
+                if progress is not None:
+                    progress.end_epoch(epochs, len(self.members))
 
     def _start(self) -> None:
         """Each member's loss at the start (history row 0); f and ∇f for full batch."""

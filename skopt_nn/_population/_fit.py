@@ -20,6 +20,7 @@ from sklearn.utils import _safe_indexing
 from .. import _stopping as stopping
 from .._device import cpu_training
 from .._estimator_base import BaseTorchEstimator
+from .._progress import PopulationProgress
 from ._engine import Member, Population
 from ._rules import population_rule, structure
 
@@ -33,7 +34,7 @@ def _rows_of(a, rows):
 
 
 def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
-             sample_weight=None, errors: str = "raise"):
+             sample_weight=None, errors: str = "raise", verbose: int = 0):
     """Fit every estimator of ``estimators`` on its own training rows of ``(X, y)``,
     training those that can share a computation together.
 
@@ -70,6 +71,10 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
     errors : {'raise', 'return'}, default='raise'
         What a fit that fails does: raise its exception, or leave the estimator
         as it was and return the exception in the list.
+    verbose : int, default=0
+        1: a progress bar per group of models trained together (over the epochs
+        of its longest fit, with how many models still train); 2: one line per
+        epoch and group.  The estimators' own ``verbose`` makes them train alone.
 
     Returns
     -------
@@ -92,11 +97,16 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
     failures: list = [None] * len(estimators)
     members, alone = _prepare(estimators, data, failures, errors)
     try:
-        for group in _groups(members):
-            if len(group) == 1:
+        groups = []
+        for group in _groups(members):  # a group of one trains alone
+            if len(group) > 1:
+                groups.append(group)
+            else:
                 alone.append(group[0][0])
-                continue
-            _train(group, alone)
+        for number, group in enumerate(groups, 1):
+            title = f"fit_many group {number}/{len(groups)} ({len(group)} models)"
+            _train(group, alone, PopulationProgress(verbose, title, max(
+                m.job.config.max_epochs for _, m, _ in group)) if verbose else None)
     except BaseException:  # Ctrl-C or an error: every batched estimator as it was
         for _, m, saved in members:
             m.estimator.__dict__.clear()
@@ -173,11 +183,15 @@ def _groups(members: list) -> list[list]:
     return out
 
 
-def _train(group: list, alone: list) -> None:
+def _train(group: list, alone: list, progress: PopulationProgress | None) -> None:
     """Train one group as a population and publish each estimator's fit."""
     job = group[0][1].job
-    with cpu_training(job.device, job.size):
-        Population([m for _, m, _ in group]).run()
+    try:
+        with cpu_training(job.device, job.size):
+            Population([m for _, m, _ in group]).run(progress)
+    finally:
+        if progress is not None:
+            progress.close()
     for i, m, saved in group:
         if m.alone:
             m.estimator.__dict__.clear()
