@@ -7,6 +7,7 @@ ORDER = [
     "plot_lecture_notebook.py",
     "plot_linear_losses.py",
     "plot_gridsearch_optimizers.py",
+    "plot_batched_search.py",
     "plot_line_searches.py",
     "plot_sgd_schedules.py",
     "plot_convergence_rates.py",

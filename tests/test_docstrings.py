@@ -18,7 +18,7 @@ from _helpers import ROOT
 
 #: the modules of the API reference (docs/api.rst)
 MODULES = ["skopt_nn", "skopt_nn.optim", "skopt_nn.optim.line_search", "skopt_nn.plotting",
-           "skopt_nn.datasets"]
+           "skopt_nn.datasets", "skopt_nn.model_selection"]
 #: abbreviations that do not end a sentence (as Sphinx's autosummary treats them)
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "cf.", "vs.", "Dr.", "Mr.", "Mrs.", "Ms.")
 _PERIOD = re.compile(r"\.\s+")
@@ -77,7 +77,8 @@ def test_the_cut_matches_autosummary():
 def test_public_api_is_found():
     names = {name for name, _ in PUBLIC}
     assert {"skopt_nn.optim.Adam", "skopt_nn.optim.line_search.halving",
-            "skopt_nn.MLPRegressor.fit", "skopt_nn.plotting.LossCurveDisplay"} <= names
+            "skopt_nn.MLPRegressor.fit", "skopt_nn.plotting.LossCurveDisplay",
+            "skopt_nn.fit_many", "skopt_nn.model_selection.GridSearchCV.fit"} <= names
 
 
 @pytest.mark.parametrize("name, obj", DOCUMENTED, ids=[name for name, _ in DOCUMENTED])

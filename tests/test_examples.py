@@ -74,6 +74,21 @@ def check_gridsearch_optimizers(ns, figures):
     assert ns["param_grid"][1]["mlp__optimizer"][0].momentum == 0.9
 
 
+def check_batched_search(ns, figures):
+    batched, sequential = ns["batched"], ns["sequential"]
+    assert len(ns["scores"]) == 20
+    assert ns["largest_difference"] < 1e-6
+    assert batched.best_params_ == sequential.best_params_
+    for key in ("rank_test_score", "params"):
+        assert list(batched.cv_results_[key]) == list(sequential.cv_results_[key])
+    np.testing.assert_allclose(batched.best_estimator_.predict(ns["X_test"]),
+                               sequential.best_estimator_.predict(ns["X_test"]), atol=1e-9)
+    (fig,) = figures
+    ax_score, ax_time = fig.axes
+    assert len(_lines(ax_score)) == 5
+    assert len(ax_time.patches) == 2
+
+
 def check_linear_losses(ns, figures):
     assert len(figures) == 3
     ax_reg, ax_clf = figures[0].axes
@@ -141,6 +156,7 @@ def check_convergence_rates(ns, figures):
 CHECKS = {
     "plot_lecture_notebook.py": check_lecture_notebook,
     "plot_gridsearch_optimizers.py": check_gridsearch_optimizers,
+    "plot_batched_search.py": check_batched_search,
     "plot_linear_losses.py": check_linear_losses,
     "plot_line_searches.py": check_line_searches,
     "plot_sgd_schedules.py": check_sgd_schedules,
