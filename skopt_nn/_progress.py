@@ -24,6 +24,18 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return _nullcontext()
 
 
+def _bar_or_lines(verbose: int, total: int, desc: str):
+    """``(bar, lines)``: a tqdm bar over ``total`` epochs for ``verbose=1`` (lines where
+    tqdm is missing: it is optional), lines for ``verbose>=2``."""
+    if verbose == 1:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None, True
+        return tqdm(total=total, desc=desc, unit="epoch", disable=None, leave=True), False
+    return None, verbose >= 2
+
+
 class TrainingMonitor:
     """What one ``fit`` call reports while it trains.
 
@@ -38,17 +50,8 @@ class TrainingMonitor:
     def __init__(self, estimator, X, y, max_epochs: int, attributes):
         self.estimator, self.X, self.y = estimator, X, y
         self.attributes = attributes  # x -> dict of fitted attributes
-        verbose = int(estimator.verbose or 0)
-        self.lines = verbose >= 2
-        self.bar = None
-        if verbose == 1:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # tqdm is optional: fall back to lines
-                self.lines = True
-            else:
-                self.bar = tqdm(total=max_epochs, desc=type(estimator).__name__, unit="epoch",
-                                disable=None, leave=True)
+        self.bar, self.lines = _bar_or_lines(int(estimator.verbose or 0), max_epochs,
+                                             type(estimator).__name__)
         self.context = None
         self.epoch_context = None
         if getattr(estimator, "_skl_callbacks", None) or \
@@ -98,17 +101,8 @@ class PopulationProgress:
     """
 
     def __init__(self, verbose: int, title: str, max_epochs: int):
-        self.lines = verbose >= 2
-        self.bar = None
         self.title = title
-        if verbose == 1:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # tqdm is optional: fall back to lines
-                self.lines = True
-            else:
-                self.bar = tqdm(total=max_epochs, desc=title, unit="epoch", disable=None,
-                                leave=True)
+        self.bar, self.lines = _bar_or_lines(verbose, max_epochs, title)
 
     def end_epoch(self, epoch: int, training: int) -> None:
         """After ``epoch``, with ``training`` models still in the group."""
