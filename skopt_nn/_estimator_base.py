@@ -31,7 +31,7 @@ from ._losses import Loss, get_loss
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
 from .optim._initial_step import StartingPoint, initial_step
 from .optim._registry import STEP_CONSTRAINTS, get_optimizer
-from .optim._schedules import Schedule
+from .optim._schedules import Schedule, optimal_offset
 
 _VALIDATION_TOO_SMALL = (
     "The validation set is too small. Increase 'validation_fraction' or the size of your "
@@ -278,8 +278,19 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         generator = self._seed_generator(random_state)
         lr = self._initial_step(optimizer, objective, data, x0)
         return Trainer(objective, x0, clone(optimizer),
-                       Schedule(self.learning_rate, lr, self.power_t), generator=generator,
-                       learning_rate_init=self.learning_rate_init)
+                       Schedule(self.learning_rate, lr, self.power_t, **self._optimal_terms()),
+                       generator=generator, learning_rate_init=self.learning_rate_init)
+
+    def _optimal_terms(self) -> dict:
+        """μ and t₀ of ``learning_rate='optimal'`` (none for the other schedules): μ =
+        ``alpha``, the L2 penalty's strong convexity, t₀ scikit-learn's SGD heuristic."""
+        if self.learning_rate != "optimal":
+            return {}
+        if not self.alpha > 0:
+            raise ValueError("alpha must be > 0 since learning_rate is 'optimal': the step "
+                             "1/(alpha (t0 + k - 1)) is computed from alpha.")
+        return {"mu": float(self.alpha), "t0": optimal_offset(float(self.alpha),
+                                                               self._loss(1))}
 
     def _resume(self, trainer, objective, optimizer, data, device, dtype) -> None:
         """Continue ``trainer`` (warm_start or partial_fit); a ``learning_rate_init``
@@ -292,6 +303,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     def _run(self, trainer, objective, data, config, validation_set, monitor) -> int:
         """Train ``trainer`` for this call; the number of epochs run."""
         trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
+        for name, value in self._optimal_terms().items():
+            setattr(trainer.schedule, name, value)
         validation = None
         if validation_set is not None:
             X_val, Y_val = validation_set

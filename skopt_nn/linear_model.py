@@ -72,9 +72,11 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         momentum α; for AdaGrad, RMSProp and Adam, whose steps move each
         coefficient by about η, a fraction (1, 0.1 and 0.3) of the scale of the
         solution, max|∇F(x⁰)|/L (the largest move of a 1/L gradient step).
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'optimal'}, default='constant'
         Step-size schedule (Eq. 17): η₀, η₀/k^power_t, or η₀ divided by 5 on
-        each loss plateau.
+        each loss plateau; 'optimal' is Eq. 22's 1/(μk) for the α-strongly convex
+        objective, η_k = 1/(α (t₀ + k − 1)) with scikit-learn's t₀ (its SGD
+        estimators' default; ``learning_rate_init`` is then not used).
     power_t : float, default=0.5
         Exponent of 'invscaling'.
     batch_size : int or 'auto', default='auto'

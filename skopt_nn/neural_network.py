@@ -103,7 +103,10 @@ _MLP_DOC_PARAMS = """
         batch's total sample weight.
     batch_size : int or 'auto', default='auto'
         min(200, n_samples) for the mini-batch methods.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'optimal'}, default='constant'
+        As scikit-learn's, plus 'optimal': Eq. 22's η_k = 1/(μ (t₀ + k − 1)) with
+        μ = ``alpha`` and scikit-learn's SGD t₀ (the network's objective is not
+        strongly convex, so this is a 1/k decay from a first step of α^(-1/4)).
     learning_rate_init : float or 'auto', default='auto'
         'auto': 1e-3 for Adam and momentum, 0.01 for SGD, AdaGrad and RMSProp,
         1 as the first trial step of the line searches and L-BFGS, and 1/L for

@@ -74,3 +74,26 @@ def test_predictions_finite_on_offset_features(cls, opt):
     assert all(np.all(np.isfinite(p)) for p in params)
     assert np.all(np.isfinite(est.predict(X).astype(float)))
     assert np.all(np.isfinite(est.loss_curve_))
+
+
+#: learning_rate='optimal' (Eq. 22), the SGD classifiers' schedule: per sample (SGD's
+#: own mode) for the linear classifier, and the MLP classifier on its defaults; the
+#: regressors diverge with it at the default alpha, as SGDRegressor does
+OPTIMAL = [LinearClassifier(optimizer="sgd", learning_rate="optimal", batch_size=1, loss=loss,
+                            random_state=0) for loss in ("logistic", "hinge")] + \
+    [MLPClassifier(optimizer="sgd", learning_rate="optimal", random_state=0)]
+
+
+def _per_sample_failures(estimator):
+    if estimator.batch_size != 1:
+        return {}
+    reason = ("per-sample steps: a weight k is one step, k repeated rows are k steps "
+              "(scikit-learn's SGD estimators declare the same)")
+    return {f"check_sample_weight_equivalence_on_{kind}_data": reason
+            for kind in ("dense", "sparse")}
+
+
+@parametrize_with_checks(OPTIMAL, expected_failed_checks=_per_sample_failures)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_checks_optimal_schedule(estimator, check):
+    check(estimator)

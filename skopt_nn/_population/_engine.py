@@ -158,12 +158,13 @@ class Population:
     # -- the step sizes -------------------------------------------------------------------
     def _lr(self, k: int) -> torch.Tensor:
         """Each model's η at step ``k`` as an ``(M, 1)`` column (its schedule's)."""
-        eta = np.array([m.job.trainer.schedule.eta for m in self.members])
-        power = np.array([m.job.trainer.schedule.power_t if
-                          m.job.trainer.schedule.kind == "invscaling" else 0.0
-                          for m in self.members])
-        lr = eta / float(k) ** power if power.any() else eta
+        lr = [m.job.trainer.schedule(k) for m in self.members]
         return torch.tensor(lr, dtype=self.X.dtype, device=self.X.device).view(-1, 1)
+
+    def _constant_steps(self) -> bool:
+        """Whether every model's η stays fixed within an epoch."""
+        return all(m.job.trainer.schedule.kind in ("constant", "adaptive")
+                   for m in self.members)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, progress=None) -> None:
@@ -217,7 +218,7 @@ class Population:
         G = torch.empty_like(self.X)
         losses, sizes = [], []
         lr = self._lr(self.k + 1)
-        constant = not any(m.job.trainer.schedule.kind == "invscaling" for m in self.members)
+        constant = self._constant_steps()
         for batch in self._batches(R, Y, sw):
             losses.append(self.net.value_grad(self.X, batch, G))
             sizes.append(batch.size)

@@ -192,7 +192,8 @@ def minimize(
         gradient's change over a small step (Eq. 3), 0.01 for AdaGrad and RMSProp,
         1e-3 for Adam.
     learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Step schedule (Eq. 17); 'adaptive' behaves as 'constant' here.
+        Step schedule (Eq. 17); 'adaptive' behaves as 'constant' here ('optimal',
+        which needs the objective's strong convexity, is the estimators' only).
     power_t : float, default=0.5
     max_iter : int, default=1000
     tol : float or None, default=1e-6

@@ -1,0 +1,98 @@
+"""What a user coming from SGDClassifier / SGDRegressor relies on: the 'optimal'
+schedule (lecture Eq. 22), with scikit-learn's per-sample sequence."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.preprocessing import StandardScaler
+
+from skopt_nn import LinearClassifier, LinearRegressor, MLPRegressor, fit_many
+from skopt_nn.optim import minimize
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def classification():
+    X, y = make_classification(300, 6, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+def _one_epoch(cls, **kw):
+    return cls(optimizer="sgd", batch_size=1, learning_rate="optimal", max_iter=1,
+               shuffle=False, tol=None, **kw)
+
+
+@pytest.mark.parametrize("loss, sk_loss, alpha, atol", [
+    ("hinge", "hinge", 1e-4, 1e-10), ("hinge", "hinge", 1e-2, 1e-10),
+    ("logistic", "log_loss", 1e-2, 1e-10),
+    # the first step is α^(-1/4) = 10: margins pass 18, where scikit-learn's log-loss
+    # gradient is its approximation -y exp(-z) (relative error exp(-z) < 2e-8)
+    ("logistic", "log_loss", 1e-4, 1e-7),
+])
+def test_optimal_follows_sgd_classifier_sample_by_sample(classification, loss, sk_loss,
+                                                         alpha, atol):
+    X, y = classification
+    theirs = SGDClassifier(loss=sk_loss, learning_rate="optimal", alpha=alpha, max_iter=1,
+                           shuffle=False, tol=None).fit(X, y)
+    ours = _one_epoch(LinearClassifier, loss=loss, alpha=alpha).fit(X, y)
+    np.testing.assert_allclose(ours.coef_.ravel(), theirs.coef_.ravel(), rtol=0, atol=atol)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=atol)
+
+
+def test_optimal_follows_sgd_regressor():
+    X, y = make_regression(300, 5, noise=1.0, random_state=0)
+    X, y = StandardScaler().fit_transform(X), y / 100
+    theirs = SGDRegressor(learning_rate="optimal", alpha=1.0, max_iter=1, shuffle=False,
+                          tol=None).fit(X, y)
+    ours = _one_epoch(LinearRegressor, alpha=1.0).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_optimal_steps_are_eq_22_with_the_offset(classification, loss):
+    """η_k = 1/(α (t₀ + k − 1)), t₀ = 1/(α η₀), η₀ = w/max(1, f'(−w)) with w = α^(-1/4):
+    for these losses f'(−w) < 1 at y = 1, so η₀ = w (a NumPy transcription)."""
+    X, y = classification
+    alpha = 1e-3
+    est = LinearClassifier(loss=loss, optimizer="sgd", batch_size=30, alpha=alpha,
+                           learning_rate="optimal", max_iter=4, tol=None,
+                           random_state=0).fit(X, y)
+    t0 = 1.0 / (alpha * math.sqrt(1.0 / math.sqrt(alpha)))
+    k = np.arange(1, 5) * 10  # 300 rows in batches of 30: 10 steps an epoch
+    np.testing.assert_allclose(est.history_["step_size"][1:], 1.0 / (alpha * (t0 + k - 1)),
+                               rtol=1e-12)
+
+
+def test_optimal_needs_a_positive_alpha(classification):
+    X, y = classification
+    est = LinearClassifier(optimizer="sgd", learning_rate="optimal", alpha=0.0)
+    with pytest.raises(ValueError, match="alpha must be > 0 since learning_rate is 'optimal'"):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_")
+    with pytest.raises(ValueError, match="needs the strong convexity"):
+        minimize(lambda x: (x * x).sum(), [1.0], optimizer="sgd", learning_rate="optimal")
+
+
+def test_optimal_in_a_population_and_on_warm_start(classification):
+    """Batched fits take each model's own 'optimal' steps; switching a fitted model to
+    'optimal' on warm_start uses its alpha."""
+    X, y = classification
+    Xr, yr = X, X @ np.arange(1.0, 7.0) / 10
+    ests = [MLPRegressor(hidden_layer_sizes=(5,), optimizer="sgd", learning_rate="optimal",
+                         alpha=a, batch_size=30, max_iter=5, random_state=0)
+            for a in (1.0, 3.0)]
+    single = [e.__class__(**e.get_params()).fit(Xr, yr) for e in ests]
+    fit_many(ests, Xr, yr)
+    for b, s in zip(ests, single):
+        np.testing.assert_allclose(b.predict(Xr), s.predict(Xr), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b.history_["step_size"], s.history_["step_size"])
+    est = LinearClassifier(optimizer="sgd", max_iter=2, warm_start=True).fit(X, y)
+    est.set_params(learning_rate="optimal", alpha=0.01).fit(X, y)
+    t0 = 1.0 / (0.01 * 0.01 ** -0.25)
+    assert est.history_["step_size"].iloc[-1] == pytest.approx(
+        1.0 / (0.01 * (t0 + est._trainer.k - 1)))
