@@ -128,7 +128,8 @@ _MLP_DOC_PARAMS = """
         moments and step counter) and the schedule.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data and keep the weights with the
-        best validation score.
+        best validation score, for every optimizer (scikit-learn's MLP applies it
+        to 'sgd' and 'adam' only and ignores it for L-BFGS).
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     device : str, default='auto'
@@ -230,6 +231,10 @@ def _has_log_loss(est) -> bool:
     return est.loss == "log_loss"
 
 
+def _has_no_proba(est) -> bool:
+    return not _has_log_loss(est)
+
+
 class MLPClassifier(ClassifierMixin, ClassificationTask, _BaseMLP):
     __doc__ = f"""Multilayer perceptron classifier, trained by backpropagation.
 
@@ -326,4 +331,14 @@ class MLPClassifier(ClassifierMixin, ClassificationTask, _BaseMLP):
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         return np.log(self.predict_proba(X))
+
+    @available_if(_has_no_proba)
+    def decision_function(self, X):
+        """Signed scores of the hinge outputs; ``loss='hinge'`` only.
+
+        As scikit-learn's MLPClassifier, which has ``predict_proba`` and no
+        ``decision_function``, the log-loss model offers probabilities only, so
+        that duck-typed clients (``DecisionBoundaryDisplay``'s 'auto') use them.
+        """
+        return ClassificationTask.decision_function(self, X)
 

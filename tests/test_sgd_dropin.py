@@ -96,3 +96,25 @@ def test_optimal_in_a_population_and_on_warm_start(classification):
     t0 = 1.0 / (0.01 * 0.01 ** -0.25)
     assert est.history_["step_size"].iloc[-1] == pytest.approx(
         1.0 / (0.01 * (t0 + est._trainer.k - 1)))
+
+
+def test_mlp_classifier_offers_decision_function_only_without_probabilities():
+    """As scikit-learn's MLPClassifier: probabilities for the log loss, and no
+    decision_function then, so DecisionBoundaryDisplay's 'auto' shades probabilities;
+    the hinge loss has no probabilities and keeps its scores."""
+    from sklearn.inspection import DecisionBoundaryDisplay
+
+    from skopt_nn import MLPClassifier
+
+    X, y = make_classification(80, 2, n_informative=2, n_redundant=0, random_state=0)
+    log = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    hinge = MLPClassifier(hidden_layer_sizes=(5,), loss="hinge", max_iter=20,
+                          random_state=0).fit(X, y)
+    assert hasattr(log, "predict_proba") and not hasattr(log, "decision_function")
+    assert hasattr(hinge, "decision_function") and not hasattr(hinge, "predict_proba")
+    assert hinge.decision_function(X).shape == (80,)
+    np.testing.assert_array_equal(hinge.predict(X), hinge.classes_[
+        (hinge.decision_function(X) > 0).astype(int)])
+    pytest.importorskip("matplotlib")
+    display = DecisionBoundaryDisplay.from_estimator(log, X, response_method="auto")
+    assert display.response.min() >= 0.0 and display.response.max() <= 1.0
