@@ -112,6 +112,26 @@ class TrainingLog:
 
 
 @dataclass
+class Averager:
+    """Averaged SGD (Polyak-Ruppert): x̄ = the mean of the iterates x⁽ᵏ⁾ over the steps
+    k ≥ ``start`` (scikit-learn's ``average``), updated after each step as
+    x̄ ← x̄ + (x⁽ᵏ⁾ − x̄)/n, n the number of iterates averaged."""
+
+    start: int
+    x: torch.Tensor | None = None
+    n: int = 0
+
+    def update(self, x: torch.Tensor, k: int) -> None:
+        if k < self.start:
+            return
+        self.n += 1
+        if self.x is None:
+            self.x = x.clone()
+        else:
+            self.x.lerp_(x, 1.0 / self.n)
+
+
+@dataclass
 class _Good:
     """The model after the last whole epoch (and the one before) and the step count
     there: where an interrupt or a divergence goes back to."""
@@ -145,10 +165,18 @@ class Trainer:
     progress: stopping.Progress = field(default_factory=stopping.Progress)
     log: TrainingLog = field(default_factory=TrainingLog)
     fun_grad: tuple[float, torch.Tensor] | None = None
+    #: the average of the iterates, where the estimator averages (``average``)
+    averager: Averager | None = None
 
     def __post_init__(self):
         if self.opt_state is None:
             self.opt_state = self.optimizer.init_state(self.x)
+
+    def model_x(self) -> torch.Tensor:
+        """The parameters the fitted model publishes: the average of the iterates
+        where averaging has begun, else the current iterate."""
+        avg = self.averager
+        return self.x if avg is None or avg.x is None else avg.x
 
     # the records, as the estimators read them
     @property
@@ -178,6 +206,7 @@ class Trainer:
             generator.set_state(state["generator"].to(torch.uint8))
             state["generator"] = generator
         state["objective"], state["fun_grad"] = None, None
+        state.setdefault("averager", None)  # pickled before averaging existed
         self.__dict__.update(state)
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Trainer:
@@ -225,8 +254,10 @@ class Trainer:
                 f"parameters, now {objective.n_params}): warm_start and partial_fit "
                 "need the same architecture (e.g. hidden_layer_sizes).")
         self.objective = objective
-        if not np.array_equal(fitted, self.x.cpu().numpy().astype(fitted.dtype)):
-            self.x = to_tensor(fitted.copy(), dtype, device)
+        if not np.array_equal(fitted, self.model_x().cpu().numpy().astype(fitted.dtype)):
+            self.x = to_tensor(fitted.copy(), dtype, device)  # the user edited the model
+            if self.averager is not None:
+                self.averager = Averager(self.averager.start)
         projected = objective.project(self.x)
         if projected or type(self.optimizer) is not type(optimizer) or \
                 self.optimizer.get_params() != optimizer.get_params():

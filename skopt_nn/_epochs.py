@@ -34,6 +34,8 @@ class Trainer(Protocol):
     k: int
     #: f and ∇f at ``x`` when known (full-batch methods)
     fun_grad: tuple[float, torch.Tensor] | None
+    #: the average of the iterates (averaged SGD), or None
+    averager: Any
 
 
 @dataclass(slots=True)
@@ -75,6 +77,8 @@ def full_batch_epoch(trainer: Trainer, oracle: Oracle, n: int) -> EpochResult:
     it = full_batch_iteration(trainer.optimizer, trainer.x, fun, grad,
                               trainer.schedule(trainer.k), trainer.opt_state, oracle)
     trainer.fun_grad = (it.fun, it.grad)
+    if trainer.averager is not None:
+        trainer.averager.update(trainer.x, trainer.k)
     n_evals += it.n_evals
     grad_norm = float(it.grad.norm())
     if not trainer.optimizer.full_batch:
@@ -93,6 +97,7 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
     n, x = len(data), trainer.x
     step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule
     value_grad = trainer.objective.value_grad
+    avg = trainer.averager
     # the epoch's loss summed in float64 (MPS has none): in float32 the sum of many
     # batch losses drifts, and the plateau rule compares it to within tol
     total = x.dtype if x.device.type == "mps" else torch.float64
@@ -104,6 +109,8 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
             acc.add_(value_grad(x, data.take(rows), g))
             trainer.k += 1
             step(x, math.nan, g, schedule(trainer.k), state)
+            if avg is not None:
+                avg.update(x, trainer.k)
         loss = float(acc) / n_batches
         return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches,
                            n_batches * batch_size, loss)
@@ -113,5 +120,7 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
         losses.append(value_grad(x, batch, g))
         trainer.k += 1
         step(x, math.nan, g, schedule(trainer.k), state)
+        if avg is not None:
+            avg.update(x, trainer.k)
     loss = float(torch.dot(torch.stack(losses).to(total), batcher.sizes(total, x.device))) / n
     return EpochResult(loss, float(g.norm()), schedule(trainer.k), len(losses), n, loss)

@@ -26,7 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
 from ._device import cpu_training, resolve_device, torch_dtype
-from ._engine import HISTORY_COLUMNS, FullBatchOracle, RunConfig, Trainer
+from ._engine import HISTORY_COLUMNS, Averager, FullBatchOracle, RunConfig, Trainer
 from ._losses import Loss, get_loss
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
 from .optim._initial_step import StartingPoint, initial_step
@@ -269,6 +269,17 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         else:
             job.trainer = self._new_trainer(job.objective, job.optimizer, job.data,
                                             job.dtype, job.device)
+        start = self._average_start()
+        averager = job.trainer.averager
+        if not start:
+            job.trainer.averager = None
+        elif averager is None or averager.start != start:
+            job.trainer.averager = Averager(start)
+
+    def _average_start(self) -> int:
+        """The first step whose iterate is averaged (``average``); 0: no averaging."""
+        average = getattr(self, "average", False)
+        return int(average) if average is not True else 1
 
     def _new_trainer(self, objective, optimizer, data, dtype, device) -> Trainer:
         """A trainer at the start: scikit-learn's initial weights first (the same
@@ -321,7 +332,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     def _publish(self, trainer, objective, early_stopping: bool, continuing: bool) -> None:
         """Set the fitted attributes from the trainer."""
         self._trainer = trainer
-        for name, value in self._fitted_attributes(objective, trainer.x).items():
+        for name, value in self._fitted_attributes(objective, trainer.model_x()).items():
             setattr(self, name, value)
         curve = trainer.loss_curve
         if self._loss_curve_as_array:

@@ -11,11 +11,13 @@ this is the lecture's Eq. 14.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator_base import BaseTorchEstimator
@@ -28,6 +30,7 @@ class _LinearModel(BaseTorchEstimator):
     _parameter_constraints: dict = {
         **BaseTorchEstimator._parameter_constraints,
         "fit_intercept": ["boolean"],
+        "average": ["boolean", Interval(Integral, 0, None, closed="left")],
     }
 
     _convex = True
@@ -103,6 +106,13 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         Hold out ``validation_fraction`` of the data, stop when its R² stops
         improving, and keep the best coefficients.
     validation_fraction : float, default=0.1
+    average : bool or int, default=False
+        Averaged SGD (Polyak-Ruppert, as scikit-learn's ``average``): ``coef_`` and
+        ``intercept_`` are the mean of the iterates x⁽ᵏ⁾ over the steps k ≥ average
+        (``True``: all steps), x̄ ← x̄ + (x⁽ᵏ⁾ − x̄)/n after each step; k counts
+        steps, that is samples at ``batch_size=1``.  Training continues from the
+        last iterate (``partial_fit``, ``warm_start``); early stopping scores the
+        iterate, not the average.
     verbose : int, default=0
         1: a progress bar over epochs with the current loss (on a terminal);
         2: one line per epoch with the loss.
@@ -151,6 +161,7 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         warm_start=False,
         early_stopping=False,
         validation_fraction=0.1,
+        average=False,
         verbose=0,
         device="auto",
     ):
@@ -170,6 +181,7 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         self.warm_start = warm_start
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.average = average
         self.verbose = verbose
         self.device = device
 
@@ -244,6 +256,7 @@ feature_names_in_
         warm_start=False,
         early_stopping=False,
         validation_fraction=0.1,
+        average=False,
         verbose=0,
         device="auto",
     ):
@@ -264,6 +277,7 @@ feature_names_in_
         self.warm_start = warm_start
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.average = average
         self.verbose = verbose
         self.device = device
 

@@ -76,12 +76,18 @@ def test_predictions_finite_on_offset_features(cls, opt):
     assert np.all(np.isfinite(est.loss_curve_))
 
 
-#: learning_rate='optimal' (Eq. 22), the SGD classifiers' schedule: per sample (SGD's
-#: own mode) for the linear classifier, and the MLP classifier on its defaults; the
-#: regressors diverge with it at the default alpha, as SGDRegressor does
-OPTIMAL = [LinearClassifier(optimizer="sgd", learning_rate="optimal", batch_size=1, loss=loss,
+#: the SGD estimators' options: learning_rate='optimal' (Eq. 22), the SGD classifiers'
+#: schedule, per sample (SGD's own mode) for the linear classifier and on the MLP
+#: classifier's defaults (the regressors diverge with it at the default alpha, as
+#: SGDRegressor does), and averaged SGD (``average``)
+SGD_OPTIONS = [LinearClassifier(optimizer="sgd", learning_rate="optimal", batch_size=1, loss=loss,
                             random_state=0) for loss in ("logistic", "hinge")] + \
-    [MLPClassifier(optimizer="sgd", learning_rate="optimal", random_state=0)]
+    [MLPClassifier(optimizer="sgd", learning_rate="optimal", random_state=0),
+     # SGDClassifier's defaults: the hinge loss, 'optimal', per sample; averaged
+     LinearClassifier(optimizer="sgd", loss="hinge", learning_rate="optimal", batch_size=1,
+                      average=True, random_state=0),
+     LinearClassifier(optimizer="sgd", average=True, random_state=0),
+     LinearRegressor(optimizer="sgd", average=10, random_state=0)]
 
 
 def _per_sample_failures(estimator):
@@ -93,7 +99,7 @@ def _per_sample_failures(estimator):
             for kind in ("dense", "sparse")}
 
 
-@parametrize_with_checks(OPTIMAL, expected_failed_checks=_per_sample_failures)
+@parametrize_with_checks(SGD_OPTIONS, expected_failed_checks=_per_sample_failures)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_sklearn_checks_optimal_schedule(estimator, check):
+def test_sklearn_checks_sgd_options(estimator, check):
     check(estimator)

@@ -118,3 +118,71 @@ def test_mlp_classifier_offers_decision_function_only_without_probabilities():
     pytest.importorskip("matplotlib")
     display = DecisionBoundaryDisplay.from_estimator(log, X, response_method="auto")
     assert display.response.min() >= 0.0 and display.response.max() <= 1.0
+
+
+@pytest.mark.parametrize("average", [True, 50])
+@pytest.mark.parametrize("loss, sk_loss", [("hinge", "hinge"), ("logistic", "log_loss")])
+def test_average_follows_averaged_sgd_classifier(classification, average, loss, sk_loss):
+    X, y = classification
+    kw = dict(learning_rate="optimal", alpha=1e-2, max_iter=3, shuffle=False, tol=None,
+              average=average)
+    theirs = SGDClassifier(loss=sk_loss, **kw).fit(X, y)
+    ours = LinearClassifier(loss=loss, optimizer="sgd", batch_size=1, **kw).fit(X, y)
+    np.testing.assert_allclose(ours.coef_.ravel(), theirs.coef_.ravel(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=1e-10)
+
+
+def test_average_is_the_mean_of_the_iterates(classification):
+    """A NumPy transcription: per-sample hinge SGD (Eq. 16) with the 'optimal' step,
+    the published model the mean of the iterates from step 100 on."""
+    X, y = classification
+    alpha, start = 1e-2, 100
+    s = np.where(y == 1, 1.0, -1.0)
+    w, b = np.zeros(X.shape[1]), 0.0
+    t0 = 1.0 / (alpha * alpha ** -0.25)
+    iterates = []
+    for k, (x_i, s_i) in enumerate(zip(X, s), start=1):
+        eta = 1.0 / (alpha * (t0 + k - 1))
+        d = -s_i if s_i * (x_i @ w + b) < 1 else 0.0
+        w, b = w - eta * (d * x_i + alpha * w), b - eta * d
+        if k >= start:
+            iterates.append(np.append(w, b))
+    mean = np.mean(iterates, axis=0)
+    est = _one_epoch(LinearClassifier, loss="hinge", alpha=alpha, average=start).fit(X, y)
+    np.testing.assert_allclose(est.coef_.ravel(), mean[:-1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.intercept_, mean[-1:], rtol=1e-10, atol=1e-12)
+
+
+def test_average_continues_across_calls_and_pickles(classification):
+    """partial_fit continues the average (and the iterate, not the average); a pickle
+    continues as the original; editing coef_ restarts from the edit."""
+    import pickle
+
+    X, y = classification
+    kw = dict(loss="hinge", optimizer="sgd", batch_size=1, learning_rate="optimal",
+              alpha=1e-2, shuffle=False, tol=None, average=True)
+    both = LinearClassifier(max_iter=2, **kw).fit(X, y)
+    step = LinearClassifier(max_iter=1, **kw).fit(X, y)
+    copy = pickle.loads(pickle.dumps(step))
+    for est in (step, copy):
+        est.partial_fit(X, y)
+        np.testing.assert_allclose(est.coef_, both.coef_, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(both._trainer.x.numpy()[:-1], both.coef_.ravel())
+    edited = LinearClassifier(max_iter=1, warm_start=True, **kw).fit(X, y)
+    edited.coef_ = np.zeros_like(edited.coef_)
+    edited.intercept_ = np.zeros_like(edited.intercept_)
+    edited.fit(X, y)  # from the zeros, and the average restarts with them
+    assert edited._trainer.averager.n == len(X)  # this call's iterates only
+    assert edited._trainer.k == 2 * len(X)  # the schedule goes on
+
+
+def test_average_with_the_regressor_and_in_fit_many():
+    X, y = make_regression(200, 4, noise=1.0, random_state=0)
+    X, y = StandardScaler().fit_transform(X), y / 100
+    kw = dict(learning_rate="optimal", alpha=1.0, max_iter=2, shuffle=False, tol=None,
+              average=10)
+    theirs = SGDRegressor(**kw).fit(X, y)
+    ests = [LinearRegressor(optimizer="sgd", batch_size=1, **kw) for _ in range(2)]
+    fit_many(ests, X, y)  # averaging models are fitted one by one
+    for est in ests:
+        np.testing.assert_allclose(est.coef_, theirs.coef_, rtol=0, atol=1e-12)

@@ -124,6 +124,7 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
 
 def _batchable(est, X) -> bool:
     return isinstance(est, BaseTorchEstimator) and not est.verbose and \
+        not est._average_start() and \
         not getattr(est, "_skl_callbacks", None) and not sp.issparse(X) and \
         not (est.warm_start and hasattr(est, "_trainer"))
 
