@@ -36,6 +36,7 @@ from . import _tensor_state as tensor_state
 from ._data import Dataset, EpochBatcher, to_tensor
 from ._epochs import EpochResult, full_batch_epoch, stochastic_epoch
 from ._objective import Objective
+from ._penalty import CumulativeL1
 from .optim._base import Optimizer
 from .optim._criteria import diverged
 from .optim._schedules import Schedule
@@ -46,9 +47,6 @@ DIVERGENCE_FACTOR = 1e4
 _START_SAMPLE = 4096
 
 HISTORY_COLUMNS = ("epoch", "loss", "grad_norm", "step_size", "n_evals", "time")
-#: the warnings' stacklevel counted from the loop, so that they point at the user's call:
-#: run ← _run ← _fit_unchecked ← _fit ← fit ← scikit-learn's _fit_context ← the caller
-_STACKLEVEL = 7
 
 
 class Monitor(Protocol):
@@ -167,6 +165,8 @@ class Trainer:
     fun_grad: tuple[float, torch.Tensor] | None = None
     #: the average of the iterates, where the estimator averages (``average``)
     averager: Averager | None = None
+    #: the L1 penalty's truncation state, where it is a step of its own
+    l1: CumulativeL1 | None = None
 
     def __post_init__(self):
         if self.opt_state is None:
@@ -207,6 +207,7 @@ class Trainer:
             state["generator"] = generator
         state["objective"], state["fun_grad"] = None, None
         state.setdefault("averager", None)  # pickled before averaging existed
+        state.setdefault("l1", None)
         self.__dict__.update(state)
 
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Trainer:
@@ -312,7 +313,7 @@ class Trainer:
             reason = stopping.INTERRUPTED
         if reason is None and config.warn_max_iter and config.tol is not None:
             reason = stopping.MAX_ITER
-        stopping.warn_stop(reason, _STACKLEVEL, **self.context(reason, epoch, start, config,
+        stopping.warn_stop(reason, **self.context(reason, epoch, start, config,
                                                                n_fun))
         return epochs
 

@@ -36,6 +36,16 @@ class Trainer(Protocol):
     fun_grad: tuple[float, torch.Tensor] | None
     #: the average of the iterates (averaged SGD), or None
     averager: Any
+    #: the L1 penalty's truncated-gradient step (:mod:`._penalty`), or None
+    l1: Any
+
+
+def after_step(trainer: Trainer, lr: float) -> None:
+    """What follows each update of step ``lr``: the L1 truncation, then the average."""
+    if trainer.l1 is not None:
+        trainer.l1.apply(trainer.x, trainer.optimizer.coordinate_steps(lr, trainer.opt_state))
+    if trainer.averager is not None:
+        trainer.averager.update(trainer.x, trainer.k)
 
 
 @dataclass(slots=True)
@@ -77,7 +87,11 @@ def full_batch_epoch(trainer: Trainer, oracle: Oracle, n: int) -> EpochResult:
     it = full_batch_iteration(trainer.optimizer, trainer.x, fun, grad,
                               trainer.schedule(trainer.k), trainer.opt_state, oracle)
     trainer.fun_grad = (it.fun, it.grad)
-    if trainer.averager is not None:
+    if trainer.l1 is not None:  # the truncation moved x: f and ∇f there
+        after_step(trainer, it.step_size)
+        it.fun, it.grad = trainer.fun_grad = oracle.value_grad(trainer.x)
+        n_evals += 1
+    elif trainer.averager is not None:
         trainer.averager.update(trainer.x, trainer.k)
     n_evals += it.n_evals
     grad_norm = float(it.grad.norm())
@@ -97,7 +111,7 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
     n, x = len(data), trainer.x
     step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule
     value_grad = trainer.objective.value_grad
-    avg = trainer.averager
+    follow = trainer.averager is not None or trainer.l1 is not None
     # the epoch's loss summed in float64 (MPS has none): in float32 the sum of many
     # batch losses drifts, and the plateau rule compares it to within tol
     total = x.dtype if x.device.type == "mps" else torch.float64
@@ -108,9 +122,10 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
             rows = torch.randint(n, (batch_size,), generator=trainer.generator).to(x.device)
             acc.add_(value_grad(x, data.take(rows), g))
             trainer.k += 1
-            step(x, math.nan, g, schedule(trainer.k), state)
-            if avg is not None:
-                avg.update(x, trainer.k)
+            lr = schedule(trainer.k)
+            step(x, math.nan, g, lr, state)
+            if follow:
+                after_step(trainer, lr)
         loss = float(acc) / n_batches
         return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches,
                            n_batches * batch_size, loss)
@@ -119,8 +134,9 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
     for batch in batcher.epoch(perm):
         losses.append(value_grad(x, batch, g))
         trainer.k += 1
-        step(x, math.nan, g, schedule(trainer.k), state)
-        if avg is not None:
-            avg.update(x, trainer.k)
+        lr = schedule(trainer.k)
+        step(x, math.nan, g, lr, state)
+        if follow:
+            after_step(trainer, lr)
     loss = float(torch.dot(torch.stack(losses).to(total), batcher.sizes(total, x.device))) / n
     return EpochResult(loss, float(g.norm()), schedule(trainer.k), len(losses), n, loss)

@@ -9,7 +9,6 @@ the shared training loop in :mod:`skopt_nn._engine`.
 from __future__ import annotations
 
 import math
-import warnings
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -28,7 +27,9 @@ from ._data import Dataset, as_device_matrix, normalise_weights, to_tensor
 from ._device import cpu_training, resolve_device, torch_dtype
 from ._engine import HISTORY_COLUMNS, Averager, FullBatchOracle, RunConfig, Trainer
 from ._losses import Loss, get_loss
+from ._penalty import CumulativeL1
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
+from ._warnings import warn
 from .optim._initial_step import StartingPoint, initial_step
 from .optim._registry import STEP_CONSTRAINTS, get_optimizer
 from .optim._schedules import Schedule, optimal_offset
@@ -37,6 +38,20 @@ _VALIDATION_TOO_SMALL = (
     "The validation set is too small. Increase 'validation_fraction' or the size of your "
     "dataset (early_stopping=True holds out a validation split)."
 )
+
+
+def _start_l1(trainer, objective, optimizer) -> None:
+    """The L1 penalty as a truncated-gradient step where the method takes steps (its
+    state kept over calls while the penalty is the same), else as a subgradient."""
+    l1 = getattr(objective, "l1", 0.0)
+    truncates = l1 > 0 and optimizer.proximal
+    if l1 > 0:
+        objective.l1_subgradient = not truncates
+    current = trainer.l1
+    if not truncates:
+        trainer.l1 = None
+    elif current is None or current.strength != l1:
+        trainer.l1 = CumulativeL1(l1, objective.n_params - objective.K)
 
 
 def _device_dataset(X, Y, sw, dtype, device) -> Dataset:
@@ -109,7 +124,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     # ------------------------------------------------------------------ hooks
     def _loss(self, n_outputs: int) -> Loss:
         """The loss object that ``loss`` names, for ``n_outputs`` outputs."""
-        return get_loss(self.loss, n_outputs, multilabel=getattr(self, "_multilabel", False))
+        return get_loss(self.loss, n_outputs, multilabel=getattr(self, "_multilabel", False),
+                        epsilon=getattr(self, "epsilon", None))
 
     @abstractmethod
     def _make_objective(self, n_features: int, n_outputs: int):
@@ -275,6 +291,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             job.trainer.averager = None
         elif averager is None or averager.start != start:
             job.trainer.averager = Averager(start)
+        _start_l1(job.trainer, job.objective, job.optimizer)
 
     def _average_start(self) -> int:
         """The first step whose iterate is averaged (``average``); 0: no averaging."""
@@ -326,7 +343,7 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         try:
             monitor.close(trainer.x)
         except KeyboardInterrupt:  # in a callback at the very end: the fit is done
-            warnings.warn("Training interrupted by user.", stacklevel=6)  # the user's call
+            warn("Training interrupted by user.")
         return n_iter
 
     def _publish(self, trainer, objective, early_stopping: bool, continuing: bool) -> None:
@@ -365,8 +382,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         if self.batch_size == "auto":
             return min(200, n)
         if self.batch_size > n:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped", UserWarning, stacklevel=7)
+            warn("Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                 "clipped")
         return min(self.batch_size, n)
 
     def _validation_split(self, X, Y, sw, y):

@@ -2,11 +2,15 @@ r"""The linear models' objective on a flat parameter vector.
 
 .. math::
     F(x) = \frac{\sum_i w_i f_i(x)}{\sum_i w_i} + \frac{\alpha}{2}\lVert W\rVert^2
+           + \lambda \lVert W\rVert_1
 
 with fᵢ one of :mod:`skopt_nn._losses` applied to zᵢ = aᵢᵀW + b (the intercept b
 is not penalised).  With unit weights this is the lecture's Eq. 14.  The
 gradient is analytic (Eq. 15: the average of the per-sample gradients), so the
 training path needs no autograd: ∇_W = Aᵀ(w ⊙ ∂f/∂z)/n + αW, ∇_b = mean(w ⊙ ∂f/∂z).
+The L1 term λ‖W‖₁ (the elastic net's, :mod:`skopt_nn._penalty`) is in F; its
+subgradient λ sign(W) is in ∇F only where ``l1_subgradient`` is set (for the
+methods that do not truncate: the others take it as a step of its own).
 
 Parameters are laid out as ``x = [W.ravel(), b]`` with W of shape
 ``(n_features, n_outputs)``.
@@ -36,10 +40,12 @@ class LinearObjective(Objective):
     """
 
     def __init__(self, loss: Loss, n_features: int, n_outputs: int, alpha: float,
-                 fit_intercept: bool):
+                 fit_intercept: bool, l1: float = 0.0):
         self.loss = loss
         self.d, self.K = n_features, n_outputs
         self.alpha = float(alpha)
+        self.l1 = float(l1)
+        self.l1_subgradient = True
         self.fit_intercept = fit_intercept
         self.n_params = n_features * n_outputs + n_outputs
         self._split = n_features * n_outputs
@@ -50,7 +56,7 @@ class LinearObjective(Objective):
 
     def network(self) -> NetworkSpec:
         """One layer ``Z = X W + b``, the penalty α/2 ‖W‖² unscaled."""
-        return NetworkSpec((self.d, self.K), "identity", type(self.loss), self.fit_intercept,
+        return NetworkSpec((self.d, self.K), "identity", self.loss, self.fit_intercept,
                            penalty_per_batch=False)
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,10 +95,9 @@ class LinearObjective(Objective):
         return torch.addmm(b, X, W, beta=sign, alpha=sign)
 
     def _penalty(self, W: torch.Tensor) -> torch.Tensor | float:
-        if self.alpha == 0.0:
-            return 0.0
         w = W.reshape(-1)
-        return 0.5 * self.alpha * torch.dot(w, w)
+        p = 0.0 if self.alpha == 0.0 else 0.5 * self.alpha * torch.dot(w, w)
+        return p if self.l1 == 0.0 else p + self.l1 * w.abs().sum()
 
     def value(self, x: torch.Tensor, data: Dataset) -> torch.Tensor:
         """F(x) on ``data`` as a 0-dim tensor."""
@@ -149,11 +154,15 @@ class LinearObjective(Objective):
         else:
             gb.zero_()
         F_ = torch.dot(f, self._mean_vector(n, 1.0, f))
+        if self.l1 != 0.0:
+            F_ = F_ + self.l1 * w.abs().sum()
+            if self.l1_subgradient:
+                gW.add_(torch.sign(W), alpha=self.l1)
         return F_ if self.alpha == 0.0 else F_.add_(torch.dot(w, w), alpha=0.5 * self.alpha)
 
     def curvature(self, d: torch.Tensor, data: Dataset) -> float | None:
-        """dᵀ∇²F d, available for the squared error (F is then quadratic)."""
-        if not isinstance(self.loss, SquaredError):
+        """dᵀ∇²F d, available for the squared error without L1 (F is then quadratic)."""
+        if not isinstance(self.loss, SquaredError) or self.l1 != 0.0:
             return None
         dW, db = self.unpack(d)
         Zd = self.decision(d, data.X) if self.fit_intercept else matmul(data.X, dW)

@@ -287,7 +287,7 @@ class MLPObjective(Objective):
 
     def network(self) -> NetworkSpec:
         """The layers, the penalty scaled by the batch's weight (scikit-learn's)."""
-        return NetworkSpec(self.layer_sizes, self.activation, type(self.loss), True,
+        return NetworkSpec(self.layer_sizes, self.activation, self.loss, True,
                            penalty_per_batch=True)
 
     # -- layout and initialisation -------------------------------------------------------

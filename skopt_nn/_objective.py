@@ -29,7 +29,7 @@ class NetworkSpec:
 
     layer_sizes: tuple[int, ...]
     activation: str
-    loss: type
+    loss: Loss
     fit_intercept: bool
     penalty_per_batch: bool
 

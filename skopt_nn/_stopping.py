@@ -20,12 +20,12 @@ callback's request, Ctrl-C and ``max_iter``.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._warnings import warn
 from .optim._schedules import Schedule
 
 CONVERGED = "converged"  # a rule was met
@@ -86,14 +86,12 @@ class StoppingRules:
         return None
 
 
-def warn_stop(reason: str, stacklevel: int, **context) -> None:
-    """The warning that ``reason`` deserves (none for a normal end).
-
-    ``stacklevel`` counts from the caller of this function.
-    """
+def warn_stop(reason: str, **context) -> None:
+    """The warning that ``reason`` deserves (none for a normal end), pointing at the
+    user's call."""
     message, category = _MESSAGES.get(reason, (None, None))
     if message is not None:
-        warnings.warn(message.format(**context), category, stacklevel=stacklevel + 1)
+        warn(message.format(**context), category)
 
 
 _MESSAGES = {

@@ -1,17 +1,20 @@
 """Linear models trained by any of the lecture's optimizers.
 
-:class:`LinearRegressor` (least squares or absolute error) and
-:class:`LinearClassifier` (logistic or hinge loss) minimise
+:class:`LinearRegressor` (least squares, absolute error, Huber, ε-insensitive) and
+:class:`LinearClassifier` (logistic, hinge, modified Huber, squared hinge,
+perceptron) minimise
 
-    (Σᵢ wᵢ fᵢ) / (Σᵢ wᵢ) + (alpha/2) ‖coef‖²
+    (Σᵢ wᵢ fᵢ) / (Σᵢ wᵢ) + alpha R(coef)
 
-from all-zero coefficients (the intercept is not penalised); with unit weights
-this is the lecture's Eq. 14.
+from all-zero coefficients (the intercept is not penalised), with R = ½‖coef‖²
+(``penalty='l2'``, the default: with unit weights the lecture's Eq. 14), ‖coef‖₁
+(``'l1'``), their mix (1 − l1_ratio)/2 ‖coef‖² + l1_ratio ‖coef‖₁ (``'elasticnet'``)
+or none: scikit-learn's SGD estimators' objective.
 """
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -31,13 +34,23 @@ class _LinearModel(BaseTorchEstimator):
         **BaseTorchEstimator._parameter_constraints,
         "fit_intercept": ["boolean"],
         "average": ["boolean", Interval(Integral, 0, None, closed="left")],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
     }
 
     _convex = True
 
+    def _penalty_terms(self) -> tuple[float, float]:
+        """(α_L2, λ_L1) of the penalty: α(1 − ρ) and αρ for the elastic net."""
+        rho = {None: None, "l2": 0.0, "l1": 1.0}.get(self.penalty, self.l1_ratio)
+        if rho is None:
+            return 0.0, 0.0
+        return float(self.alpha) * (1.0 - rho), float(self.alpha) * rho
+
     def _make_objective(self, n_features, n_outputs):
-        return LinearObjective(self._loss(n_outputs), n_features, n_outputs, self.alpha,
-                               self.fit_intercept)
+        l2, l1 = self._penalty_terms()
+        return LinearObjective(self._loss(n_outputs), n_features, n_outputs, l2,
+                               self.fit_intercept, l1)
 
     def _initial_params(self, objective, random_state, dtype, device):
         return torch.zeros(objective.n_params, dtype=dtype, device=device)
@@ -58,12 +71,18 @@ class _LinearModel(BaseTorchEstimator):
 
 
 class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
-    """Linear regression by first-order optimisation (least squares or absolute error).
+    """Linear regression by first-order optimisation.
 
     Parameters
     ----------
-    loss : {'squared_error', 'absolute_error'}, default='squared_error'
-        ``½(aᵀx − l)²`` or ``|aᵀx − l|`` per sample (averaged over targets).
+    loss : {'squared_error', 'absolute_error', 'huber', 'epsilon_insensitive', \
+'squared_epsilon_insensitive'}, default='squared_error'
+        The per-sample loss of r = aᵀx − l (averaged over targets): ``½r²``,
+        ``|r|``, Huber's ½r² for ``|r| ≤ ε`` and ε``|r|`` − ½ε² beyond (robust to
+        outliers), the support-vector loss max(0, ``|r|`` − ε), or its square
+        (scikit-learn's SGDRegressor losses).
+    epsilon : float, default=0.1
+        ε of the Huber and ε-insensitive losses (ignored by the others).
     optimizer : str or Optimizer, default='lbfgs'
         One of 'gd', 'line_search', 'armijo', 'wolfe', 'steepest_descent',
         'momentum', 'sgd', 'adagrad', 'rmsprop', 'adam', 'lbfgs', or an object of
@@ -94,7 +113,16 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         L-BFGS).  None runs exactly ``max_iter`` epochs.
     n_iter_no_change : int, default=10
     alpha : float, default=1e-4
-        L2 penalty (alpha/2)‖coef‖².
+        Strength of the penalty; also μ of ``learning_rate='optimal'``.
+    penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
+        R(coef) in alpha R: ½‖coef‖², ‖coef‖₁, (1 − l1_ratio)/2 ‖coef‖² + l1_ratio
+        ‖coef‖₁, or none.  The L1 part is a truncated-gradient step after each
+        update (Tsuruoka et al.'s cumulative penalty, scikit-learn's) for gd, sgd,
+        momentum, adagrad, rmsprop and adam, so coefficients become exactly 0; the
+        line searches, steepest descent and L-BFGS take its subgradient (small
+        coefficients instead of zeros).
+    l1_ratio : float, default=0.15
+        The elastic net's mix ρ in [0, 1] (``penalty='elasticnet'`` only).
     fit_intercept : bool, default=True
     shuffle : bool, default=True
         Reshuffle the rows every epoch (mini-batch methods).
@@ -139,13 +167,16 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
 
     _parameter_constraints: dict = {
         **_LinearModel._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "absolute_error"})],
+        "loss": [StrOptions({"squared_error", "absolute_error", "huber", "epsilon_insensitive",
+                             "squared_epsilon_insensitive"})],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
         self,
         loss="squared_error",
         *,
+        epsilon=0.1,
         optimizer="lbfgs",
         learning_rate_init="auto",
         learning_rate="constant",
@@ -155,6 +186,8 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         tol=1e-4,
         n_iter_no_change=10,
         alpha=1e-4,
+        penalty="l2",
+        l1_ratio=0.15,
         fit_intercept=True,
         shuffle=True,
         random_state=None,
@@ -166,6 +199,7 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         device="auto",
     ):
         self.loss = loss
+        self.epsilon = epsilon
         self.optimizer = optimizer
         self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
@@ -175,6 +209,8 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.alpha = alpha
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.shuffle = shuffle
         self.random_state = random_state
@@ -198,26 +234,30 @@ class LinearRegressor(RegressorMixin, RegressionTask, _LinearModel):
         return np.asarray(X @ coef.T) + self.intercept_
 
 
-def _is_logistic(est) -> bool:
-    return est.loss == "logistic"
+def _has_proba(est) -> bool:
+    return est.loss in ("logistic", "log_loss", "modified_huber")
 
 
 class LinearClassifier(ClassifierMixin, ClassificationTask, _LinearModel):
-    """Linear classification by first-order optimisation (logistic or hinge loss).
+    """Linear classification by first-order optimisation.
 
     Binary problems use one output with labels ±1; multi-class problems use one
     output per class: multinomial (softmax cross-entropy) for ``'logistic'`` and
-    one-vs-rest for ``'hinge'``.
+    one-vs-rest for the other losses.
 
     Parameters
     ----------
-    loss : {'logistic', 'hinge'}, default='logistic'
-        log(1 + exp(−l·aᵀx)) (computed stably) or max(0, 1 − l·aᵀx).
+    loss : {'logistic', 'log_loss', 'hinge', 'modified_huber', 'squared_hinge', \
+'perceptron'}, default='logistic'
+        The per-sample loss of the margin m = l·aᵀx: log(1 + exp(−m)) (computed
+        stably; 'log_loss' is scikit-learn's name for it), max(0, 1 − m), the
+        modified Huber loss (max(0, 1 − m)² for m ≥ −1, −4m below: a smooth hinge
+        with probabilities), max(0, 1 − m)², or max(0, −m).
     class_weight : dict, 'balanced' or None, default=None
         Weights multiplying the sample weights of each class.
     optimizer, learning_rate_init, learning_rate, power_t, batch_size, max_iter, tol, \
-n_iter_no_change, alpha, fit_intercept, shuffle, random_state, warm_start, \
-early_stopping, validation_fraction, verbose, device
+n_iter_no_change, alpha, penalty, l1_ratio, fit_intercept, shuffle, random_state, \
+warm_start, early_stopping, validation_fraction, average, verbose, device
         As for :class:`LinearRegressor`; early stopping scores accuracy.
 
     Attributes
@@ -232,7 +272,8 @@ feature_names_in_
 
     _parameter_constraints: dict = {
         **_LinearModel._parameter_constraints,
-        "loss": [StrOptions({"logistic", "hinge"})],
+        "loss": [StrOptions({"logistic", "log_loss", "hinge", "modified_huber", "squared_hinge",
+                             "perceptron"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
@@ -249,6 +290,8 @@ feature_names_in_
         tol=1e-4,
         n_iter_no_change=10,
         alpha=1e-4,
+        penalty="l2",
+        l1_ratio=0.15,
         fit_intercept=True,
         class_weight=None,
         shuffle=True,
@@ -270,6 +313,8 @@ feature_names_in_
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.alpha = alpha
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.shuffle = shuffle
@@ -295,12 +340,29 @@ feature_names_in_
                     "class_weight='balanced' is not supported for partial_fit; pass a dict.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    @available_if(_is_logistic)
+    @available_if(_has_proba)
     def predict_proba(self, X):
-        """Class probabilities (logistic loss only), shape (n_samples, n_classes)."""
-        return self._proba_from_decision(self._decision(X))
+        """Class probabilities, shape (n_samples, n_classes): the logistic and the
+        modified Huber losses only.
 
-    @available_if(_is_logistic)
+        For the modified Huber loss, (clip(z, −1, 1) + 1)/2 per class (Zhang 2004),
+        normalised over the classes of a multi-class model (uniform where every
+        class scores 0), as scikit-learn's SGDClassifier.
+        """
+        Z = self._decision(X)
+        if self.loss != "modified_huber":
+            return self._proba_from_decision(Z)
+        p = (np.clip(Z, -1.0, 1.0) + 1.0) / 2.0
+        if self._multilabel:
+            return p
+        if p.shape[1] == 1:
+            return np.hstack([1.0 - p, p])
+        total = p.sum(axis=1, keepdims=True)
+        zero = total[:, 0] == 0
+        p[zero], total[zero] = 1.0, p.shape[1]
+        return p / total
+
+    @available_if(_has_proba)
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):

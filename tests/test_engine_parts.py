@@ -684,6 +684,32 @@ def test_interrupt_warning_points_at_caller():
     assert _only_warning(record, UserWarning, "interrupted").filename == __file__
 
 
+def test_warnings_point_at_caller_through_pipelines_and_searches(linear_data):
+    """Inside a Pipeline, a scikit-learn search (n_jobs=1) and fit_many the warning
+    still points at the user's line, not at scikit-learn's or this library's frames."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skopt_nn import fit_many
+
+    X, y = linear_data
+    pipe = make_pipeline(StandardScaler(), LinearRegressor(max_iter=1, device="cpu"))
+    with pytest.warns(ConvergenceWarning, match="Maximum") as record:
+        pipe.fit(X, y)
+    assert _only_warning(record, ConvergenceWarning, "Maximum").filename == __file__
+    search = GridSearchCV(LinearRegressor(max_iter=1, device="cpu"), {"alpha": [1e-4]}, cv=2,
+                          refit=False)
+    with pytest.warns(ConvergenceWarning, match="Maximum") as record:
+        search.fit(X, y)
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
+    models = [MLPRegressor(hidden_layer_sizes=(3,), max_iter=1, alpha=a, random_state=0,
+                           device="cpu") for a in (1e-4, 1e-3)]
+    with pytest.warns(ConvergenceWarning, match="Maximum") as record:
+        fit_many(models, X[:100], y[:100])
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
+
+
 # ---------------------------------------------------------------- 7. pickling typed states
 def _tensors(obj):
     """Every tensor or ndarray inside a nested state."""

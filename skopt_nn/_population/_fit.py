@@ -142,6 +142,7 @@ def _prepare(estimators, data, failures, errors):
         try:
             job = est._prepare(X, y, sw, False, None)
             if job.objective.network() is None or population_rule(job.optimizer) is None \
+                    or getattr(job.objective, "l1", 0.0) > 0 \
                     or not isinstance(job.data.X, torch.Tensor):
                 est.__dict__.clear()
                 est.__dict__.update(saved)
@@ -210,6 +211,6 @@ def _publish(m: Member) -> None:
         trainer.x.copy_(trainer.progress.best_x)
     est.n_iter_ = m.epochs
     est._publish(trainer, job.objective, job.early_stopping, job.continuing)
-    if m.reason is not None:  # warn_stop ← _publish ← _train ← fit_many ← the caller
-        stopping.warn_stop(m.reason, 4, **trainer.context(m.reason, m.last, m.start,
-                                                          job.config, 0))
+    if m.reason is not None:
+        stopping.warn_stop(m.reason, **trainer.context(m.reason, m.last, m.start, job.config,
+                                                       0))

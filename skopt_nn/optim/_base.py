@@ -111,6 +111,10 @@ class Optimizer(BaseEstimator):
         magnitude, so η is a distance): the fraction of the solution's scale that
         ``'auto'`` takes as η where a model can estimate that scale (the linear
         models do); ``None`` for the other methods.
+    proximal : bool
+        Whether the update is x ← x − η·direction with known per-coordinate steps
+        (:meth:`coordinate_steps`), so that a truncated-gradient step (the linear
+        models' L1 penalty) can follow it: the update rules, not the searches.
     """
 
     full_batch: ClassVar[bool] = False
@@ -118,6 +122,7 @@ class Optimizer(BaseEstimator):
     stops_on_plateau: ClassVar[bool] = True
     auto_learning_rate: ClassVar[float | None] = None
     auto_scale_fraction: ClassVar[float | None] = None
+    proximal: ClassVar[bool] = False
     #: the string name that selects the method (``optimizer='adam'``)
     name: ClassVar[str] = ""
     #: declarative validation of the hyperparameters (scikit-learn's format)
@@ -148,9 +153,21 @@ class Optimizer(BaseEstimator):
         This is the step of lecture Eq. 3."""
         return 1.0 / problem.lipschitz()
 
+    def coordinate_steps(self, lr: float, state: Any) -> float | torch.Tensor | None:
+        """The step each coordinate took in the last update of base step ``lr``, a
+        number or a vector (what a proximal or truncated-gradient step scales by);
+        ``None`` for methods whose step is not η times a direction."""
+        return None
+
 
 class UpdateRule(Optimizer):
     """A method with an explicit update ``x <- x - η · direction``."""
+
+    proximal: ClassVar[bool] = True
+
+    def coordinate_steps(self, lr: float, state: Any) -> float | torch.Tensor:
+        """η itself: the rule moves every coordinate by η times its direction."""
+        return lr
 
     @abstractmethod
     def update(self, x: torch.Tensor, g: torch.Tensor, lr: float, state: Any) -> None:

@@ -227,6 +227,13 @@ class AdaGrad(_FractionOfScale, UpdateRule):
         G = (sum_sq + self.epsilon).sqrt_()  # Eq. 33
         x.addcdiv_(g, G, value=-lr)  # Eq. 34
 
+    def coordinate_steps(self, lr: float, state: AdaGradState) -> torch.Tensor:
+        """The per-coordinate steps η/G_jj of AdaGrad's update.
+
+        Lecture Eq. 34.
+        """
+        return lr / (state.sum_sq + self.epsilon).sqrt_()
+
 
 class RMSProp(_FractionOfScale, UpdateRule):
     r"""Root mean square propagation, RMSProp.
@@ -276,6 +283,13 @@ class RMSProp(_FractionOfScale, UpdateRule):
         else:
             v.mul_(self.gamma).add_(torch.dot(g, g), alpha=1 - self.gamma)
         x.addcdiv_(g, (v + self.epsilon).sqrt_(), value=-lr)  # Eq. 36
+
+    def coordinate_steps(self, lr: float, state: RMSPropState) -> torch.Tensor:
+        """The per-coordinate steps η/√(ε + v) of RMSProp's update.
+
+        Lecture Eq. 36.
+        """
+        return lr / (state.v + self.epsilon).sqrt_()
 
 
 class Adam(_FractionOfScale, UpdateRule):
@@ -357,3 +371,11 @@ class Adam(_FractionOfScale, UpdateRule):
         else:  # Eq. 38 as written
             v.mul_(b2).add_(torch.dot(g, g), alpha=1 - b2).add_(eps * (1 - b2))
         x.addcdiv_(m, v.sqrt(), value=-rate)
+
+    def coordinate_steps(self, lr: float, state: AdamState) -> torch.Tensor:
+        """The per-coordinate steps η/√(ε + v̂) that Adam's update applies to m̂.
+
+        Lecture Eq. 39.
+        """
+        bc2 = 1 - self.beta_2 ** max(state.count, 1)
+        return lr * math.sqrt(bc2) / state.v.sqrt()
