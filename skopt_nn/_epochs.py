@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ._compiled_mlp import compiled_mlp_epoch
 from ._data import EpochBatcher
 from ._objective import Objective
 from .optim._base import Optimizer, Oracle
@@ -107,6 +108,9 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
     """An epoch of mini-batch steps: disjoint batches of a fresh permutation (lecture
     Eq. 24-25), or with the optimizer's ``'with_replacement'`` sampling n // b
     bootstrap batches (Eq. 31)."""
+    compiled = compiled_mlp_epoch(trainer, batcher, g, shuffle)
+    if compiled is not None:  # a small MLP's epoch in one compiled call
+        return compiled
     data, batch_size = batcher.data, batcher.batch_size
     n, x = len(data), trainer.x
     step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule
