@@ -67,6 +67,37 @@ def compiled_mlp_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
     """The epoch of :func:`skopt_nn._epochs.stochastic_epoch` for an MLP, compiled;
     ``None`` where it does not apply."""
     from ._epochs import EpochResult
+
+    plan = getattr(batcher, "_compiled_mlp", None)
+    x, state = trainer.x, trainer.opt_state
+    if plan is None or plan[0] is not x or plan[1] is not g or plan[2] is not state \
+            or plan[3] is not trainer.optimizer:
+        plan = batcher._compiled_mlp = (x, g, state, trainer.optimizer,
+                                        _plan(trainer, batcher, g))
+    args = plan[4]
+    if args is None:
+        return None
+    from ._mlp_kernels import mlp_epoch
+
+    data, schedule = batcher.data, trainer.schedule
+    n = len(data)
+    perm = torch.randperm(n, generator=trainer.generator) if shuffle else torch.arange(n)
+    steps = np.array([_SCHEDULES[schedule.kind], schedule.eta, schedule.power_t,
+                      schedule.mu, schedule.t0])
+    count = getattr(state, "count", 0)
+    losses, sizes = args[-1], args[-2]
+    k, count = mlp_epoch(*args[:3], perm.numpy(), *args[3:-2], count, steps, trainer.k, losses)
+    trainer.k = int(k)
+    if hasattr(state, "count"):
+        state.count = int(count)
+    epoch_loss = float(losses @ sizes) / n
+    return EpochResult(epoch_loss, float(g.norm()), schedule(trainer.k), len(losses), n,
+                       epoch_loss)
+
+
+def _plan(trainer, batcher, g: torch.Tensor) -> tuple | None:
+    """The kernel's arguments that stay the same over a training call's epochs (the
+    NumPy views share the tensors' memory), or None where the kernel does not apply."""
     from ._mlp_objective import MLPObjective
 
     objective, x = trainer.objective, trainer.x
@@ -79,32 +110,17 @@ def compiled_mlp_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
         return None
     loss = _LOSSES.get(type(objective.loss).name)
     rule = _rule_terms(trainer.optimizer, trainer.opt_state)
-    schedule = trainer.schedule
     if loss is None or rule is None or objective.activation not in _ACTIVATIONS:
         return None
-    code, hyper, state, count = rule
+    code, hyper, state, _ = rule
     n, b = len(data), batcher.batch_size
-    perm = torch.randperm(n, generator=trainer.generator) if shuffle else torch.arange(n)
-    layers = np.array(objective._layers, dtype=np.int64)
-    sw = data.sw
-    arrays = [t.numpy() for t in state] + [np.empty(0, x.numpy().dtype)] * (2 - len(state))
+    empty = np.empty(0, x.numpy().dtype)
+    arrays = [t.numpy() for t in state] + [empty] * (2 - len(state))
     n_batches = -(-n // b)
-    losses = np.empty(n_batches)
-    steps = np.array([_SCHEDULES[schedule.kind], schedule.eta, schedule.power_t,
-                      schedule.mu, schedule.t0])
-    from ._mlp_kernels import mlp_epoch
-
-    k, count = mlp_epoch(
-        data.X.numpy(), data.Y.numpy(), np.empty(0, x.numpy().dtype) if sw is None
-        else sw.numpy(), perm.numpy(), b, x.numpy(), g.numpy(), layers,
-        _ACTIVATIONS[objective.activation], loss, float(objective.alpha),
-        float(data.weight_scale), code, hyper, arrays[0], arrays[1], count, steps,
-        trainer.k, losses)
-    trainer.k = int(k)
-    if code == _RULES["adam"]:
-        trainer.opt_state.count = int(count)
     sizes = np.full(n_batches, float(b))
     sizes[-1] = n - b * (n_batches - 1)
-    epoch_loss = float(losses @ sizes) / n
-    return EpochResult(epoch_loss, float(g.norm()), schedule(trainer.k), n_batches, n,
-                       epoch_loss)
+    sw = empty if data.sw is None else data.sw.numpy()
+    return (data.X.numpy(), data.Y.numpy(), sw, b, x.numpy(), g.numpy(),
+            np.array(objective._layers, dtype=np.int64), _ACTIVATIONS[objective.activation],
+            loss, float(objective.alpha), float(data.weight_scale), code, hyper, arrays[0],
+            arrays[1], sizes, np.empty(n_batches))
