@@ -124,3 +124,59 @@ def _plan(trainer, batcher, g: torch.Tensor) -> tuple | None:
             np.array(objective._layers, dtype=np.int64), _ACTIVATIONS[objective.activation],
             loss, float(objective.alpha), float(data.weight_scale), code, hyper, arrays[0],
             arrays[1], sizes, np.empty(n_batches))
+
+
+#: the population rules' names for the compiled kernel (skopt_nn._population._rules)
+_POPULATION_RULES = {"_Plain": (0, ()), "_Momentum": (1, ("delta",)),
+                     "_AdaGrad": (2, ("sum_sq",)), "_RMSProp": (3, ("v",)),
+                     "_Adam": (4, ("m", "v"))}
+#: the population's hyperparameter columns of each rule, in the kernel's order
+_POPULATION_HYPER = {0: (), 1: ("momentum", "nesterov"), 2: ("epsilon",),
+                     3: ("gamma", "epsilon"), 4: ("beta_1", "beta_2", "epsilon")}
+#: the largest batch size x parameters per model that a population trains compiled
+MAX_POPULATION_WORK = 32_000
+
+
+def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torch.Tensor):
+    """A population's epoch (:meth:`skopt_nn._population._engine.Population.
+    _stochastic_epoch`) in one compiled call, the models on the kernel's innermost
+    axis; the (n_batches, M) batch losses, or ``None`` where it does not apply."""
+    net, X = pop.net, pop.X
+    spec, b = net.spec, pop.config.batch_size
+    M, P = X.shape
+    n = R.shape[1]
+    loss = _LOSSES.get(type(net.loss).name)
+    rule = _POPULATION_RULES.get(type(pop.rule).__name__)
+    if not enabled() or X.device.type != "cpu" or loss is None or rule is None \
+            or spec.activation not in _ACTIVATIONS or P * b > MAX_POPULATION_WORK \
+            or X.dtype not in (torch.float32, torch.float64) or pop.rows.X.dtype != X.dtype:
+        return None
+    from ._mlp_kernels import population_epoch
+
+    code, fields = rule
+    dtype = X.numpy().dtype
+    XT = np.ascontiguousarray(X.numpy().T)
+    states = [np.ascontiguousarray(pop.state[name].numpy().T) for name in fields]
+    states += [np.empty((0, 0), dtype)] * (2 - len(states))
+    hyper = np.zeros((4, M))
+    for row, name in enumerate(_POPULATION_HYPER[code]):
+        hyper[row] = pop.rule.columns[name].numpy().ravel()
+    sched = np.array([[_SCHEDULES[s.kind], s.eta, s.power_t, s.mu, s.t0]
+                      for s in (m.job.trainer.schedule for m in pop.members)]).T.copy()
+    GT = np.empty_like(XT)
+    n_batches = -(-n // b)
+    losses = np.empty((n_batches, M))
+    k, count = population_epoch(
+        pop.rows.X.numpy(), R.numpy(), Y.numpy(),
+        np.empty((M, 0), dtype) if sw is None else sw.numpy(), b, XT, GT,
+        np.array(net.layers, dtype=np.int64), _ACTIVATIONS[spec.activation], loss,
+        net.alphas.numpy().ravel().astype(np.float64), bool(spec.penalty_per_batch),
+        pop.rows.ws.numpy().ravel().astype(np.float64), bool(spec.fit_intercept), code,
+        hyper, states[0], states[1], pop.rule.count, sched, pop.k, losses)
+    pop.k = int(k)
+    pop.rule.count = int(count)
+    X.copy_(torch.from_numpy(XT.T))
+    for name, S in zip(fields, states):
+        pop.state[name].copy_(torch.from_numpy(S.T))
+    G.copy_(torch.from_numpy(GT.T))
+    return torch.from_numpy(losses)

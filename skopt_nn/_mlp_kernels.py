@@ -7,7 +7,14 @@ import numpy as np
 
 
 def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn)
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+def _jit_fast(fn):
+    """For the models-innermost kernels: FMA contraction lets the loops over models
+    vectorise (each model's sums keep their order)."""
+    return numba.njit(cache=True, nogil=True, error_model="numpy",
+                      fastmath={"contract", "arcp", "nsz"})(fn)
 
 
 @_jit
@@ -252,3 +259,250 @@ def mlp_epoch(X, Y, sw, perm, b, x, g, layers, act, loss, alpha, weight_scale, c
         k += 1
         count = _update(x, g, _step_size(k, steps), code, hyper, s1, s2, count)
     return k, count
+
+
+# -- many models of one architecture, the models on the innermost axis ----------------
+@_jit_fast
+def _activate_models(A, m, w, act):
+    """σ in place on A[:m, :w] (models on the last axis)."""
+    for i in range(m):
+        for c in range(w):
+            row = A[i, c]
+            if act == 1:
+                for q in range(row.shape[0]):
+                    row[q] = max(row[q], 0.0)
+            elif act == 2:
+                for q in range(row.shape[0]):
+                    row[q] = math.tanh(row[q])
+            elif act == 3:
+                for q in range(row.shape[0]):
+                    row[q] = 1.0 / (1.0 + math.exp(-row[q]))
+
+
+@_jit_fast
+def _times_derivative_models(D, A, m, w, act):
+    """D ⊙ σ'(Z) on [:m, :w], σ' read off A = σ(Z)."""
+    for i in range(m):
+        for c in range(w):
+            d, a = D[i, c], A[i, c]
+            if act == 1:
+                for q in range(d.shape[0]):
+                    if a[q] <= 0:
+                        d[q] = 0.0
+            elif act == 2:
+                for q in range(d.shape[0]):
+                    d[q] *= 1.0 - a[q] * a[q]
+            elif act == 3:
+                for q in range(d.shape[0]):
+                    d[q] *= a[q] * (1.0 - a[q])
+
+
+@_jit_fast
+def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, alphas, per_batch, ws,
+                     fit_intercept, code, hyper, S1, S2, count, sched, k, losses):
+    """One epoch of mini-batch steps of M models at once, each on its own rows.
+
+    ``XT``, ``GT``, ``S1``, ``S2`` are the parameters, gradients and rule states as
+    (P, M), model q in column q, so that every inner loop runs over the models
+    (contiguous: it vectorises).  ``R`` (M, n) are each model's rows of ``X`` in the
+    epoch's order, ``Y`` (M, n, K) and ``sw`` (M, n) its targets and weights in that
+    order; ``alphas``, ``ws``, ``hyper`` (4, M) and ``sched`` (5, M) the per-model
+    penalty, weight scale, rule hyperparameters and schedule.  Writes each batch's F
+    into ``losses`` (n_batches, M); returns the step count and Adam's count.
+    """
+    d = X.shape[1]
+    M, n = R.shape
+    K = Y.shape[2]
+    L = layers.shape[0]
+    width = d
+    for layer in range(L):
+        width = max(width, layers[layer, 4])
+    dt = XT.dtype
+    A = np.empty((L + 1, b, width, M), dt)
+    D = np.empty((2, b, width, M), dt)
+    f = np.empty((b, M), dt)
+    wb = np.ones((b, M), dt)
+    Yb = np.empty((b, K, M), dt)
+    cpen = np.empty(M, dt)
+    lr = np.empty(M, dt)
+    F = np.empty(M, dt)
+    weighted = sw.shape[1] > 0
+    for j in range(losses.shape[0]):
+        start = j * b
+        mb = min(b, n - start)
+        for i in range(mb):
+            for q in range(M):
+                r = R[q, start + i]
+                for c in range(d):
+                    A[0, i, c, q] = X[r, c]
+                for c in range(K):
+                    Yb[i, c, q] = Y[q, start + i, c]
+                if weighted:
+                    wb[i, q] = sw[q, start + i]
+        for layer in range(L):  # forward (Eq. 9)
+            w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
+                layers[layer, 4]
+            Ain, Aout = A[layer], A[layer + 1]
+            for i in range(mb):
+                for c in range(fan_out):
+                    Aout[i, c, :] = XT[b0 + c]
+                for p in range(fan_in):
+                    a = Ain[i, p]
+                    row = w0 + p * fan_out
+                    for c in range(fan_out):
+                        out, w = Aout[i, c], XT[row + c]
+                        for q in range(M):
+                            out[q] += a[q] * w[q]
+            if layer < L - 1:
+                _activate_models(Aout, mb, fan_out, act)
+        # the output's f and δ (Eq. 11), per model
+        Z, delta = A[L], D[0]
+        for i in range(mb):
+            for q in range(M):
+                s = 0.0
+                if loss == 0:
+                    for c in range(K):
+                        r_ = Z[i, c, q] - Yb[i, c, q]
+                        s += r_ * r_
+                        delta[i, c, q] = r_ if K == 1 else r_ / K
+                    f[i, q] = 0.5 * s / K
+                elif loss == 1:
+                    for c in range(K):
+                        t = -Yb[i, c, q] * Z[i, c, q]
+                        s += _softplus(t)
+                        delta[i, c, q] = -Yb[i, c, q] / (1.0 + math.exp(-t))
+                    f[i, q] = s
+                elif loss == 2:
+                    zmax = Z[i, 0, q]
+                    for c in range(1, K):
+                        zmax = max(zmax, Z[i, c, q])
+                    for c in range(K):
+                        s += math.exp(Z[i, c, q] - zmax)
+                    lse = zmax + math.log(s)
+                    yz = 0.0
+                    for c in range(K):
+                        yz += Yb[i, c, q] * Z[i, c, q]
+                        delta[i, c, q] = math.exp(Z[i, c, q] - lse) - Yb[i, c, q]
+                    f[i, q] = lse - yz
+                elif loss == 3:
+                    for c in range(K):
+                        margin = 1.0 - Yb[i, c, q] * Z[i, c, q]
+                        if margin > 0:
+                            s += margin
+                            delta[i, c, q] = -Yb[i, c, q]
+                        else:
+                            delta[i, c, q] = 0.0
+                    f[i, q] = s
+                else:
+                    for c in range(K):
+                        mu = math.exp(Z[i, c, q])
+                        y = Yb[i, c, q]
+                        s += mu - y * Z[i, c, q] + (y * math.log(y) if y > 0 else 0.0) - y
+                        delta[i, c, q] = mu - y
+                    f[i, q] = s
+        for q in range(M):  # F = mean_i s_i f_i + ½ c ‖W‖²
+            total, wsum = 0.0, 0.0
+            for i in range(mb):
+                total += wb[i, q] * f[i, q]
+                wsum += wb[i, q]
+            F[q] = total / mb
+            if per_batch:
+                cpen[q] = alphas[q] / (ws[q] * (wsum if weighted else mb))
+            else:
+                cpen[q] = alphas[q]
+        if weighted:
+            for i in range(mb):
+                for c in range(K):
+                    for q in range(M):
+                        delta[i, c, q] *= wb[i, q]
+        for layer in range(L):
+            for p in range(layers[layer, 0], layers[layer, 1]):
+                for q in range(M):
+                    F[q] += 0.5 * cpen[q] * XT[p, q] * XT[p, q]
+        for q in range(M):
+            losses[j, q] = F[q]
+        cur = 0
+        for layer in range(L - 1, -1, -1):  # backward (Eq. 10-13)
+            w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
+                layers[layer, 4]
+            dl, Ain = D[cur], A[layer]
+            for p in range(w0, layers[layer, 2]):
+                for q in range(M):
+                    GT[p, q] = 0.0
+            for i in range(mb):
+                for p in range(fan_in):
+                    a = Ain[i, p]
+                    row = w0 + p * fan_out
+                    for c in range(fan_out):
+                        gw, dv = GT[row + c], dl[i, c]
+                        for q in range(M):
+                            gw[q] += a[q] * dv[q]
+                if fit_intercept:
+                    for c in range(fan_out):
+                        gb, dv = GT[b0 + c], dl[i, c]
+                        for q in range(M):
+                            gb[q] += dv[q]
+            for p in range(w0, b0):
+                for q in range(M):
+                    GT[p, q] = GT[p, q] / mb + cpen[q] * XT[p, q]
+            for c in range(fan_out):
+                for q in range(M):
+                    GT[b0 + c, q] /= mb
+            if layer > 0:  # δ_{l-1} = (δ_l W_lᵀ) ⊙ σ'(Z_{l-1})
+                nxt = D[1 - cur]
+                for i in range(mb):
+                    for p in range(fan_in):
+                        out = nxt[i, p]
+                        out[:] = 0.0
+                        row = w0 + p * fan_out
+                        for c in range(fan_out):
+                            dv, w = dl[i, c], XT[row + c]
+                            for q in range(M):
+                                out[q] += dv[q] * w[q]
+                _times_derivative_models(nxt, Ain, mb, fan_in, act)
+                cur = 1 - cur
+        k += 1
+        for q in range(M):
+            lr[q] = _step_size(k, sched[:, q])
+        count = _update_models(XT, GT, lr, code, hyper, S1, S2, count)
+    return k, count
+
+
+@_jit_fast
+def _update_models(XT, GT, lr, code, hyper, S1, S2, count):
+    """The population's update rules (:mod:`skopt_nn._population._rules`), per model."""
+    P, M = XT.shape
+    if code == 4:
+        count += 1
+    rate = np.empty(M)
+    if code == 4:
+        for q in range(M):
+            rate[q] = lr[q] * math.sqrt(1 - hyper[1, q] ** count) / (1 - hyper[0, q] ** count)
+    mom, nest, h0, h1, h2 = hyper[0], hyper[1], hyper[0], hyper[1], hyper[2]
+    for p in range(P):
+        x, g = XT[p], GT[p]
+        if code == 0:  # Eq. 4, 16
+            for q in range(M):
+                x[q] -= lr[q] * g[q]
+        elif code == 1:  # Eq. 8
+            s1 = S1[p]
+            for q in range(M):
+                s1[q] = mom[q] * s1[q] - lr[q] * g[q]
+                x[q] += (mom[q] * s1[q] - lr[q] * g[q]) if nest[q] != 0 else s1[q]
+        elif code == 2:  # Eq. 32-34
+            s1 = S1[p]
+            for q in range(M):
+                s1[q] += g[q] * g[q]
+                x[q] -= lr[q] * g[q] / math.sqrt(s1[q] + h0[q])
+        elif code == 3:  # Eq. 35-36
+            s1 = S1[p]
+            for q in range(M):
+                s1[q] = h0[q] * s1[q] + (1 - h0[q]) * g[q] * g[q]
+                x[q] -= lr[q] * g[q] / math.sqrt(s1[q] + h1[q])
+        else:  # Eq. 37-39, v holding v + ε(1 − β₂ᵏ)
+            s1, s2 = S1[p], S2[p]
+            for q in range(M):
+                s1[q] += (1 - h0[q]) * (g[q] - s1[q])
+                s2[q] = h1[q] * s2[q] + (1 - h1[q]) * g[q] * g[q] + h2[q] * (1 - h1[q])
+                x[q] -= rate[q] * s1[q] / math.sqrt(s2[q])
+    return count

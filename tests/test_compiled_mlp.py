@@ -134,3 +134,55 @@ def test_gives_way_to_the_torch_path(monkeypatch, data):
     MLPRegressor(hidden_layer_sizes=(3,), batch_size=10, max_iter=1).fit(X, y)
     assert seen == [None]
     assert not compiled.enabled()
+
+
+# -- populations (fit_many): the models on the kernel's innermost axis -----------------
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adagrad", "rmsprop",
+                                       Momentum(0.9, nesterov=True)])
+def test_population_epoch_equals_torch_population(monkeypatch, data, optimizer):
+    """fit_many of models that differ in step, penalty and schedule, each on its own
+    rows: the compiled population epoch gives what the torch population gives."""
+    from skopt_nn import fit_many
+
+    X, y, _, sw = data
+    rows = [np.arange(0, 80), np.arange(10, 90), np.arange(5, 85)]
+
+    def run():
+        models = [MLPRegressor(hidden_layer_sizes=(6, 4), activation=act, optimizer=optimizer,
+                               learning_rate_init=lr, alpha=a, learning_rate=sched,
+                               batch_size=16, max_iter=4, tol=None, random_state=seed)
+                  for act in ("relu", "tanh")
+                  for lr, a, sched, seed in ((0.01, 0.0, "constant", 0),
+                                             (0.02, 1e-2, "invscaling", 1),
+                                             (0.005, 1e-3, "constant", 2))]
+        fit_many(models, X, y, rows=rows * 2, sample_weight=sw)
+        return models
+
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "0")
+    refs = run()
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "1")
+    calls = []
+    original = compiled.compiled_population_epoch
+    monkeypatch.setattr("skopt_nn._population._engine.compiled_population_epoch",
+                        lambda *a: calls.append(1) or original(*a))
+    ours = run()
+    assert calls
+    for ref, est in zip(refs, ours):
+        _assert_same(ref, est)
+
+
+def test_population_classifiers_equal_torch_population(monkeypatch, data):
+    from skopt_nn import fit_many
+
+    X, _, labels, _ = data
+
+    def run():
+        models = [MLPClassifier(hidden_layer_sizes=(5,), learning_rate_init=lr, batch_size=12,
+                                max_iter=3, tol=None, random_state=0) for lr in (1e-3, 1e-2)]
+        return fit_many(models, X, labels)
+
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "0")
+    refs = run()
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "1")
+    for ref, est in zip(refs, run()):
+        _assert_same(ref, est)

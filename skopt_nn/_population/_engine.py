@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .. import _stopping as stopping
+from .._compiled_mlp import compiled_population_epoch
 from .._engine import _START_SAMPLE, DIVERGENCE_FACTOR
 from .._epochs import EpochResult
 from ._network import Batch, StackedNetwork
@@ -216,17 +217,21 @@ class Population:
         n = len(rows)
         R, Y, sw = rows.permuted(self._permutations(n))
         G = torch.empty_like(self.X)
-        losses, sizes = [], []
-        lr = self._lr(self.k + 1)
-        constant = self._constant_steps()
-        for batch in self._batches(R, Y, sw):
-            losses.append(self.net.value_grad(self.X, batch, G))
-            sizes.append(batch.size)
-            self.k += 1
-            self.rule.update(self.X, G, lr if constant else self._lr(self.k), self.state)
+        stacked = compiled_population_epoch(self, R, Y, sw, G)  # small networks, CPU
+        if stacked is None:
+            losses = []
+            lr = self._lr(self.k + 1)
+            constant = self._constant_steps()
+            for batch in self._batches(R, Y, sw):
+                losses.append(self.net.value_grad(self.X, batch, G))
+                self.k += 1
+                self.rule.update(self.X, G, lr if constant else self._lr(self.k), self.state)
+            stacked = torch.stack(losses)
+        b = self.config.batch_size
+        sizes = [min(b, n - start) for start in range(0, n, b)]
         total = torch.float64 if self.X.device.type != "mps" else self.X.dtype
         weights = torch.tensor(sizes, dtype=total, device=self.X.device)
-        loss = (weights @ torch.stack(losses).to(total)) / n
+        loss = (weights @ stacked.to(total)) / n
         step = self._lr(self.k).view(-1).double().cpu().numpy()
         read = torch.stack([loss, G.norm(dim=1).to(total),
                             torch.isfinite(self.X).all(1).to(total)]).cpu().numpy()
