@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ._compiled_epoch import compiled_stochastic_epoch
 from ._data import EpochBatcher
 from ._objective import Objective
 from .optim._base import Optimizer, Oracle
@@ -92,7 +93,11 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
                      shuffle: bool) -> EpochResult:
     """An epoch of mini-batch steps: disjoint batches of a fresh permutation (lecture
     Eq. 24-25), or with the optimizer's ``'with_replacement'`` sampling n // b
-    bootstrap batches (Eq. 31)."""
+    bootstrap batches (Eq. 31).  A linear model on the CPU runs the compiled epoch
+    of :mod:`._compiled_epoch` where numba is installed."""
+    result = compiled_stochastic_epoch(trainer, batcher, g, shuffle)
+    if result is not None:
+        return result
     data, batch_size = batcher.data, batcher.batch_size
     n, x = len(data), trainer.x
     step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule
