@@ -197,22 +197,22 @@ def test_loss_kernels_of_the_losses_to_come(name):
     code = ce.LOSS_CODES[name]
     eps = 0.3
     for v in np.linspace(-2.5, 2.5, 41):
-        z, dz = np.array([v]), np.empty(1)
+        z, dz = np.array([v]), np.empty((1, 1))
         Y = np.array([[1.0 if name == "modified_huber" else 0.0]])
-        f = ce._loss_terms(code, z, Y, 0, dz, 1, eps)
+        f = ce._loss_terms(code, z, Y, 0, dz, 0, 1, eps)
         ref_f, ref_d = _reference(name, v, eps)
         assert f == pytest.approx(ref_f, abs=1e-14)
-        assert dz[0] == pytest.approx(ref_d, abs=1e-14)
+        assert dz[0, 0] == pytest.approx(ref_d, abs=1e-14)
     # K outputs: regression losses average, modified_huber sums
-    z, Y, dz = np.array([0.1, 1.0]), np.array([[0.5, -1.0]]), np.empty(2)
-    f = ce._loss_terms(code, z, Y, 0, dz, 2, eps)
+    z, Y, dz = np.array([0.1, 1.0]), np.array([[0.5, -1.0]]), np.empty((1, 2))
+    f = ce._loss_terms(code, z, Y, 0, dz, 0, 2, eps)
     if name == "modified_huber":
         terms = [_reference(name, y * v, eps) for v, y in zip(z, Y[0])]
-        np.testing.assert_allclose(dz, [d * y for (_, d), y in zip(terms, Y[0])])
+        np.testing.assert_allclose(dz[0], [d * y for (_, d), y in zip(terms, Y[0])])
         assert f == pytest.approx(sum(t[0] for t in terms))
     else:
         terms = [_reference(name, v - y, eps) for v, y in zip(z, Y[0])]
-        np.testing.assert_allclose(dz, [d / 2 for _, d in terms])
+        np.testing.assert_allclose(dz[0], [d / 2 for _, d in terms])
         assert f == pytest.approx(sum(t[0] for t in terms) / 2)
 
 
