@@ -24,7 +24,7 @@ parameters.
 
 Adding a loss: a per-sample function ``f = _name(z, Y, row, dZ, i, K, eps)`` that
 writes ∂f/∂z of the K outputs ``z`` (float64) for the targets ``Y[row]`` into
-``dz`` and returns f, an entry in :data:`LOSS_CODES` and its branch in
+``dZ[i]`` and returns f, an entry in :data:`LOSS_CODES` and its branch in
 :func:`_loss_terms`.  Computation is in float64 for float32 data too (the
 parameters are stored back in float32).
 """
