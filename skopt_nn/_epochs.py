@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ._compiled_epoch import compiled_stochastic_epoch
 from ._compiled_mlp import compiled_mlp_epoch
 from ._data import EpochBatcher
 from ._objective import Objective
@@ -107,10 +108,13 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
                      shuffle: bool) -> EpochResult:
     """An epoch of mini-batch steps: disjoint batches of a fresh permutation (lecture
     Eq. 24-25), or with the optimizer's ``'with_replacement'`` sampling n // b
-    bootstrap batches (Eq. 31)."""
-    compiled = compiled_mlp_epoch(trainer, batcher, g, shuffle)
-    if compiled is not None:  # a small MLP's epoch in one compiled call
-        return compiled
+    bootstrap batches (Eq. 31).  On the CPU, where numba is installed, a linear
+    model's epoch and a small MLP's run compiled, each in one call
+    (:mod:`._compiled_epoch`, :mod:`._compiled_mlp`)."""
+    for compiled in (compiled_stochastic_epoch, compiled_mlp_epoch):
+        result = compiled(trainer, batcher, g, shuffle)
+        if result is not None:
+            return result
     data, batch_size = batcher.data, batcher.batch_size
     n, x = len(data), trainer.x
     step, state, schedule = trainer.optimizer.step, trainer.opt_state, trainer.schedule

@@ -218,13 +218,19 @@ class LinearObjective(Objective):
         v /= v.norm()
         lam = 0.0
         n = len(data)
+        forward, backward = (lambda w: matmul(data.X, w)), (lambda z: tmatmul(data.X, z))
+        if isinstance(data.X, SparseRows) and data.X.device.type == "cpu":
+            # SciPy's products: torch's sparse CSR products with a vector took 0.7 s each
+            # on 100k x 50k at 0.1% density (SciPy: about 10 ms)
+            A = data.X.csr
+            forward, backward = _host_product(A), _host_product(A.T)
         for _ in range(n_power):
-            z = matmul(data.X, v[:-1, None])
+            z = forward(v[:-1, None])
             if self.fit_intercept:
                 z = z + v[-1]
             if data.sw is not None:
                 z = z * data.sw[:, None]
-            hv = torch.cat([tmatmul(data.X, z).reshape(-1) / n,
+            hv = torch.cat([backward(z).reshape(-1) / n,
                             (z.mean(0) if self.fit_intercept else z.new_zeros(1))])
             new = float(hv.norm())
             if not new > 0.0:
@@ -235,3 +241,8 @@ class LinearObjective(Objective):
                 break
             lam = new
         return lam
+
+
+def _host_product(A):
+    """``w ↦ A @ w`` for CPU tensors ``w``, by SciPy (A a CSR matrix or its transpose)."""
+    return lambda w: torch.from_numpy(np.asarray(A @ w.numpy())).to(w.dtype)
