@@ -141,8 +141,9 @@ def test_compiled_epoch_follows_the_torch_path(monkeypatch, est, loss, target, r
     torch_path = _fit(monkeypatch, False, *args)
     compiled = _fit(monkeypatch, True, *args)
     # 'optimal' starts at the step α^(-1/4) ≈ 3.2: with the modified Huber loss's
-    # curvature 2 the iterates swing, and rounding grows to 1e-12
-    _assert_same(torch_path, compiled, 1e-10 if schedule == "optimal" else 1e-12)
+    # curvature 2 the iterates swing and rounding grows about 60x an epoch (7e-15
+    # after one epoch, 7e-10 after three, for RMSProp per sample)
+    _assert_same(torch_path, compiled, 1e-8 if schedule == "optimal" else 1e-12)
 
 
 @pytest.mark.parametrize("est, loss, target, rule, sparse", [
