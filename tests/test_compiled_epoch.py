@@ -19,6 +19,8 @@ from skopt_nn import _compiled_epoch as ce
 from skopt_nn.optim import SGD, AdaGrad, Adam, Momentum, RMSProp
 
 pytest.importorskip("numba")
+from skopt_nn import _linear_kernels as lk  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 N, D = 45, 6
@@ -101,7 +103,7 @@ def _fit(monkeypatch, compiled, est, loss, X, y, rule, schedule, weighted, inter
         model.partial_fit(X, y, sample_weight=sw, **(
             {"classes": np.unique(y)} if est is LinearClassifier and y.ndim == 1 else {})) \
             if calls > 1 else model.fit(X, y, sample_weight=sw)
-    assert ran and all((r is not None) == (compiled and ce.njit is not None) for r in ran)
+    assert ran and all((r is not None) == (compiled and ce._HAS_NUMBA) for r in ran)
     return model
 
 
@@ -209,13 +211,13 @@ def test_loss_kernels_of_the_losses_to_come(name):
     for v in np.linspace(-2.5, 2.5, 41):
         z, dz = np.array([v]), np.empty((1, 1))
         Y = np.array([[1.0 if name == "modified_huber" else 0.0]])
-        f = ce._loss_terms(code, z, Y, 0, dz, 0, 1, eps)
+        f = lk._loss_terms(code, z, Y, 0, dz, 0, 1, eps)
         ref_f, ref_d = _reference(name, v, eps)
         assert f == pytest.approx(ref_f, abs=1e-14)
         assert dz[0, 0] == pytest.approx(ref_d, abs=1e-14)
     # K outputs: regression losses average, modified_huber sums
     z, Y, dz = np.array([0.1, 1.0]), np.array([[0.5, -1.0]]), np.empty((1, 2))
-    f = ce._loss_terms(code, z, Y, 0, dz, 0, 2, eps)
+    f = lk._loss_terms(code, z, Y, 0, dz, 0, 2, eps)
     if name == "modified_huber":
         terms = [_reference(name, y * v, eps) for v, y in zip(z, Y[0])]
         np.testing.assert_allclose(dz[0], [d * y for (_, d), y in zip(terms, Y[0])])
@@ -272,8 +274,19 @@ def test_falls_back_where_it_does_not_apply(monkeypatch, change):
 
 
 def test_without_numba_the_torch_path_runs(monkeypatch):
-    monkeypatch.setattr(ce, "njit", None)
-    assert not ce.enabled()
+    """Where numba is not installed (as if), both compiled epochs give way."""
+    from skopt_nn import MLPRegressor
+    from skopt_nn import _compiled_mlp as cm
+
+    monkeypatch.setattr(ce, "_HAS_NUMBA", False)
+    monkeypatch.setattr(cm, "_HAS_NUMBA", False)
+    assert not ce.enabled() and not cm.enabled()
+    seen = []
+    monkeypatch.setattr(_epochs, "compiled_mlp_epoch",
+                        lambda *a: seen.append(cm.compiled_mlp_epoch(*a)) or seen[-1])
+    Xr, yr = _data("regression", False, np.float64)
+    MLPRegressor(hidden_layer_sizes=(3,), batch_size=5, max_iter=2).fit(Xr, yr)
+    assert seen == [None, None]
     X, y = _data("binary", False, np.float64)
     model = _fit(monkeypatch, True, LinearClassifier, "hinge", X, y, "sgd", "constant",
                  False, True, False, 5, max_iter=2)
