@@ -354,14 +354,20 @@ class Trainer:
         method = type(self.optimizer).__name__
         if reason == stopping.DIVERGED:
             return {"epoch": len(self.log.loss_curve) + 1, "start": start,
-                    "loss": max(epoch.loss, epoch.loss_after), "eta": self.schedule.eta}
+                    "loss": max(epoch.loss, epoch.loss_after), "eta": self._eta()}
         if reason == stopping.STALLED:
             return {"method": method, "gmax": epoch.gmax, "tol": config.tol,
-                    "eta": self.schedule.eta, "dtype": str(self.x.dtype).split(".")[-1]}
+                    "eta": self._eta(), "dtype": str(self.x.dtype).split(".")[-1]}
         if reason == stopping.MAX_FUN:
             return {"method": method, "n_fun": n_fun,
                     "max_fun": self.optimizer.evaluation_budget()}
         return {"max_epochs": config.max_epochs}
+
+    def _eta(self) -> float:
+        """The base step η₀ that the warnings name ('optimal', which has none: its
+        current step)."""
+        eta = self.schedule.eta
+        return eta if math.isfinite(eta) else self.schedule(max(self.k, 1))
 
     def _diverged(self, epoch: EpochResult, start: float) -> bool:
         return diverged(epoch.loss, start, DIVERGENCE_FACTOR) or \

@@ -304,7 +304,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         random_state = check_random_state(self.random_state)
         x0 = self._initial_params(objective, random_state, dtype, device)
         generator = self._seed_generator(random_state)
-        lr = self._initial_step(optimizer, objective, data, x0)
+        # 'optimal' takes no η₀: its 'auto' step (1/L from the data, a Gram matrix) is
+        # computed only if a later call changes the schedule (see _run)
+        lr = math.nan if self.learning_rate == "optimal" and self.learning_rate_init == "auto" \
+            else self._initial_step(optimizer, objective, data, x0)
         return Trainer(objective, x0, clone(optimizer),
                        Schedule(self.learning_rate, lr, self.power_t, **self._optimal_terms()),
                        generator=generator, learning_rate_init=self.learning_rate_init)
@@ -331,6 +334,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     def _run(self, trainer, objective, data, config, validation_set, monitor) -> int:
         """Train ``trainer`` for this call; the number of epochs run."""
         trainer.schedule.kind, trainer.schedule.power_t = self.learning_rate, self.power_t
+        if self.learning_rate != "optimal" and math.isnan(trainer.schedule.eta):
+            trainer.schedule.eta = self._initial_step(trainer.optimizer, objective, data,
+                                                      trainer.x)
         for name, value in self._optimal_terms().items():
             setattr(trainer.schedule, name, value)
         validation = None

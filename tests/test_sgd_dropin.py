@@ -186,3 +186,23 @@ def test_average_with_the_regressor_and_in_fit_many():
     fit_many(ests, X, y)  # averaging models are fitted one by one
     for est in ests:
         np.testing.assert_allclose(est.coef_, theirs.coef_, rtol=0, atol=1e-12)
+
+
+def test_optimal_skips_the_unused_auto_step(classification, monkeypatch):
+    """'optimal' takes no η₀, so the 'auto' step (1/L, a Gram matrix of the data) is
+    not computed; a later call that switches the schedule computes it then."""
+    from skopt_nn._linear_objective import LinearObjective
+
+    X, y = classification
+    calls = []
+    lipschitz = LinearObjective.lipschitz
+    monkeypatch.setattr(LinearObjective, "lipschitz",
+                        lambda self, data: calls.append(1) or lipschitz(self, data))
+    est = LinearClassifier(optimizer="sgd", learning_rate="optimal", batch_size=10,
+                           max_iter=2, tol=None, warm_start=True, random_state=0).fit(X, y)
+    assert calls == []
+    est.set_params(learning_rate="constant").fit(X, y)
+    assert len(calls) == 1
+    fresh = LinearClassifier(optimizer="sgd", batch_size=10, max_iter=1, tol=None,
+                             random_state=0).fit(X, y)
+    assert est._trainer.schedule.eta == fresh._trainer.schedule.eta > 0  # 1/L
