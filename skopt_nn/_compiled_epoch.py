@@ -99,6 +99,18 @@ def _host_array(t: torch.Tensor, dtype: torch.dtype, flat: bool = False):
     return a.reshape(-1) if flat else a
 
 
+def _l1_terms(trainer, x: torch.Tensor, n_weights: int) -> tuple:
+    """(u, q, λ) of the L1 truncation (its state made here on the first step), or empty
+    arrays and λ = 0."""
+    l1 = trainer.l1
+    if l1 is None:
+        empty = np.empty(0, dtype=x.numpy().dtype)
+        return empty, empty, 0.0
+    if l1.u is None or l1.u.shape != (n_weights,):
+        l1.u, l1.q = torch.zeros_like(x[:n_weights]), torch.zeros_like(x[:n_weights])
+    return l1.u.numpy(), l1.q.numpy(), float(l1.strength)
+
+
 def enabled() -> bool:
     """Whether the compiled epoch is available and not switched off."""
     return _HAS_NUMBA and os.environ.get(ENV_SWITCH, "1") != "0"
@@ -118,8 +130,8 @@ def compiled_stochastic_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
     if type(obj) is not LinearObjective or x.device.type != "cpu" or \
             x.dtype not in (torch.float32, torch.float64) or \
             opt.batch_sampling() != "without_replacement" or \
-            getattr(trainer, "l1", None) is not None:  # the L1 truncation: torch path
-        return None
+            (trainer.l1 is not None and isinstance(batcher.data.X, SparseRows)):
+        return None  # the L1 truncation on sparse rows: the torch path
     code = LOSS_CODES.get(getattr(obj.loss, "name", None))
     rule = _rule(opt, trainer.opt_state)
     schedule = trainer.schedule
@@ -183,7 +195,7 @@ def compiled_stochastic_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
     if isinstance(X, SparseRows):
         _sparse_epoch(parts[0], parts[1], parts[2], d, Y, sw, *common)
     else:
-        _dense_epoch(Xa, Y, sw, *common)
+        _dense_epoch(Xa, Y, sw, *common, *_l1_terms(trainer, x, d * K))
 
     trainer.k = k0 + n_batches
     if rule_code == RULE_ADAM:

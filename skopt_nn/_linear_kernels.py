@@ -370,6 +370,40 @@ def _update(rule, x, g, lr, hp, s1, s2, count):
 
 
 @_jit
+def _truncate(rule, x, dK, lr, hp, s1, s2, count, u, q, lam):
+    """The L1 penalty's cumulative truncation after a step (skopt_nn._penalty.CumulativeL1)
+    with each coordinate's step (Optimizer.coordinate_steps); returns Σ|x[:dK]|."""
+    scalar = lr
+    if rule == 3 and hp[2] == 0.0:  # RMSProp with one v
+        scalar = lr / math.sqrt(s1[0] + hp[1])
+    bc2 = 1.0
+    if rule == 4:
+        bc2 = math.sqrt(1.0 - hp[1] ** float(max(count, 1)))
+        if hp[3] == 0.0:
+            scalar = lr * bc2 / math.sqrt(s2[0])
+    l1 = 0.0
+    for p in range(dK):
+        st = scalar
+        if rule == 2:
+            st = lr / math.sqrt(s1[p] + hp[0])
+        elif rule == 3 and hp[2] != 0.0:
+            st = lr / math.sqrt(s1[p] + hp[1])
+        elif rule == 4 and hp[3] != 0.0:
+            st = lr * bc2 / math.sqrt(s2[p])
+        u[p] += st * lam
+        w = x[p]
+        nw = w
+        if w > 0:
+            nw = max(0.0, w - (u[p] + q[p]))
+        elif w < 0:
+            nw = min(0.0, w + (u[p] - q[p]))
+        x[p] = nw
+        q[p] = (q[p] + nw) - w
+        l1 += abs(nw)
+    return l1
+
+
+@_jit
 def _average(avg_x, x, n, scale, dK):
     """Averager.update: x̄ ← x (n = 1) or lerp(x̄, x, 1/n); W = scale·x[:dK]."""
     m = x.shape[0]
@@ -390,8 +424,9 @@ def _average(avg_x, x, n, scale, dK):
 @_jit
 def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss_code,
                  loss_eps, rule, hp, s1, s2, count, sched, eta, power_t, mu, t0, k0,
-                 avg_x, avg_start, avg_n, losses):
-    """An epoch on dense rows X (n, d); batch losses into ``losses``."""
+                 avg_x, avg_start, avg_n, losses, l1_u, l1_q, lam):
+    """An epoch on dense rows X (n, d); batch losses into ``losses``.  With ``lam`` > 0
+    each step is followed by the L1 truncation (state ``l1_u``, ``l1_q``)."""
     n = perm.shape[0]
     d = X.shape[1]
     dK = d * K
@@ -399,6 +434,10 @@ def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss
     z = np.empty(K)
     dZ = np.empty((batch_size, K))
     sq = _sqnorm(x, dK) if alpha != 0.0 else 0.0
+    l1 = 0.0
+    if lam != 0.0:
+        for p in range(dK):
+            l1 += abs(x[p])
     n_batches = (n + batch_size - 1) // batch_size
     flat = X.reshape(-1)
     for i in range(min(_AHEAD, n)):
@@ -433,6 +472,8 @@ def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss
                     dZ[i, k] *= w
             fsum += f * inv
         losses[bi] = fsum + (0.5 * alpha) * sq if alpha != 0.0 else fsum
+        if lam != 0.0:
+            losses[bi] += lam * l1
         kk = k0 + bi + 1
         if rule == 0 and B == 1 and K == 1:  # per-sample SGD: gradient and step in one pass
             lr = _step_size(sched, eta, power_t, mu, t0, kk)
@@ -444,6 +485,10 @@ def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss
             sq = _sgd_row_step(X, row, x, d, alpha, c, lr)
             g[dK] = c if fit_intercept else 0.0
             x[dK] -= lr * g[dK]
+            if lam != 0.0:
+                l1 = _truncate(rule, x, dK, lr, hp, s1, s2, 0, l1_u, l1_q, lam)
+                if alpha != 0.0:
+                    sq = _sqnorm(x, dK)
             if avg_x.shape[0] > 0 and kk >= avg_start:
                 avg_n += 1
                 _average(avg_x, x, avg_n, 1.0, dK)
@@ -479,8 +524,10 @@ def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss
                 g[dK + k] = s * inv
             else:
                 g[dK + k] = 0.0
-        _update(rule, x, g, _step_size(sched, eta, power_t, mu, t0, kk), hp, s1, s2,
-                count + bi + 1)
+        lr = _step_size(sched, eta, power_t, mu, t0, kk)
+        _update(rule, x, g, lr, hp, s1, s2, count + bi + 1)
+        if lam != 0.0:
+            l1 = _truncate(rule, x, dK, lr, hp, s1, s2, count + bi + 1, l1_u, l1_q, lam)
         if alpha != 0.0:
             sq = _sqnorm(x, dK)
         if avg_x.shape[0] > 0 and kk >= avg_start:

@@ -293,14 +293,32 @@ def test_without_numba_the_torch_path_runs(monkeypatch):
     assert model.n_iter_ == 2
 
 
-def test_the_l1_penalty_takes_the_torch_path(monkeypatch):
-    """The L1 truncation after each step is the torch path's (not compiled)."""
+@pytest.mark.parametrize("rule", [r for r, _ in RULES])
+@pytest.mark.parametrize("penalty, batch", [("l1", 1), ("elasticnet", 4)])
+def test_l1_truncation_follows_the_torch_path(monkeypatch, rule, penalty, batch):
+    """The L1 penalty's truncation after each step (with each rule's coordinate steps)
+    in the compiled dense epoch, against the torch path; sparse rows take the torch
+    path."""
     X, y = _data("binary", False, np.float64)
+    models = []
+    for compiled in (False, True):
+        monkeypatch.setenv(ce.ENV_SWITCH, "1" if compiled else "0")
+        ran = []
+        monkeypatch.setattr(_epochs, "compiled_stochastic_epoch",
+                            lambda *a: ran.append(r := ce.compiled_stochastic_epoch(*a)) or r)
+        model = LinearClassifier(optimizer=dict(RULES)[rule] or "sgd", penalty=penalty,
+                                 alpha=0.05, l1_ratio=0.5, learning_rate_init=LR[rule],
+                                 batch_size=batch, max_iter=3, tol=None, average=3,
+                                 random_state=0).fit(X, y)
+        assert all((r is not None) == compiled for r in ran)
+        models.append(model)
+    a, b = models
+    np.testing.assert_array_equal(a._trainer.x.numpy() == 0, b._trainer.x.numpy() == 0)
+    _assert_same(a, b, 1e-12)
+    np.testing.assert_allclose(b._trainer.l1.q.numpy(), a._trainer.l1.q.numpy(), rtol=0,
+                               atol=1e-12)
+
+    Xs = sp.csr_matrix(X)
     ran = []
-    monkeypatch.setattr(_epochs, "compiled_stochastic_epoch",
-                        lambda *a: ran.append(r := ce.compiled_stochastic_epoch(*a)) or r)
-    LinearClassifier(optimizer="sgd", penalty="l1", batch_size=4, max_iter=2).fit(X, y)
+    LinearClassifier(optimizer="sgd", penalty="l1", batch_size=4, max_iter=2).fit(Xs, y)
     assert ran == [None, None]
-    ran.clear()
-    LinearClassifier(optimizer="sgd", penalty="l2", batch_size=4, max_iter=2).fit(X, y)
-    assert len(ran) == 2 and all(r is not None for r in ran)
