@@ -37,6 +37,8 @@ import os
 import numpy as np
 import torch
 
+from .optim._schedules import KIND_CODES
+
 #: numba is optional (the extra ``compiled``) and imported by the first compiled epoch:
 #: importing the package does not pay for it
 _HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -60,7 +62,7 @@ LOSS_CODES = {
     "perceptron": 10,
 }
 RULE_SGD, RULE_MOMENTUM, RULE_ADAGRAD, RULE_RMSPROP, RULE_ADAM = range(5)
-SCHEDULE_CODES = {"constant": 0, "adaptive": 0, "invscaling": 1, "optimal": 2}
+SCHEDULE_CODES = KIND_CODES
 #: below this the scale s of W = s·V is folded into V (scikit-learn's threshold)
 _MIN_SCALE = 1e-9
 #: rows ahead whose memory is prefetched: an epoch visits the rows in a random order,

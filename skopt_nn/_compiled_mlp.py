@@ -21,6 +21,8 @@ import os
 import numpy as np
 import torch
 
+from .optim._schedules import KIND_CODES
+
 #: numba is optional (the extra ``skopt_nn[compiled]``), and imported at the first
 #: compiled epoch only: importing the package does not pay for it
 _HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -34,7 +36,6 @@ MAX_WORK = 32_000
 _ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
 _LOSSES = {"squared_error": 0, "logistic": 1, "softmax": 2, "hinge": 3, "poisson": 4}
 _RULES = {"sgd": 0, "momentum": 1, "adagrad": 2, "rmsprop": 3, "adam": 4}
-_SCHEDULES = {"constant": 0, "adaptive": 0, "invscaling": 1, "optimal": 2}
 
 
 def enabled() -> bool:
@@ -82,7 +83,7 @@ def compiled_mlp_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
     data, schedule = batcher.data, trainer.schedule
     n = len(data)
     perm = torch.randperm(n, generator=trainer.generator) if shuffle else torch.arange(n)
-    steps = np.array([_SCHEDULES[schedule.kind], schedule.eta, schedule.power_t,
+    steps = np.array([KIND_CODES[schedule.kind], schedule.eta, schedule.power_t,
                       schedule.mu, schedule.t0])
     count = getattr(state, "count", 0)
     losses, sizes = args[-1], args[-2]
@@ -155,14 +156,13 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torc
 
     code, fields = rule
     dtype = X.numpy().dtype
-    XT = np.ascontiguousarray(X.numpy().T)
-    states = [np.ascontiguousarray(pop.state[name].numpy().T) for name in fields]
+    XT = _transposed(pop, "X", X)
+    states = [_transposed(pop, name, pop.state[name]) for name in fields]
     states += [np.empty((0, 0), dtype)] * (2 - len(states))
     hyper = np.zeros((4, M))
     for row, name in enumerate(_POPULATION_HYPER[code]):
         hyper[row] = pop.rule.columns[name].numpy().ravel()
-    sched = np.array([[_SCHEDULES[s.kind], s.eta, s.power_t, s.mu, s.t0]
-                      for s in (m.job.trainer.schedule for m in pop.members)]).T.copy()
+    sched = pop.schedules()
     GT = np.empty_like(XT)
     n_batches = -(-n // b)
     losses = np.empty((n_batches, M))
@@ -175,8 +175,25 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torc
         hyper, states[0], states[1], pop.rule.count, sched, pop.k, losses)
     pop.k = int(k)
     pop.rule.count = int(count)
-    X.copy_(torch.from_numpy(XT.T))
+    _write_back(pop, "X", X, XT)
     for name, S in zip(fields, states):
-        pop.state[name].copy_(torch.from_numpy(S.T))
+        _write_back(pop, name, pop.state[name], S)
     G.copy_(torch.from_numpy(GT.T))
     return torch.from_numpy(losses)
+
+
+def _transposed(pop, name: str, t: torch.Tensor) -> np.ndarray:
+    """``t`` (M, P) as a (P, M) array: the copy kept from the last epoch where ``t`` has
+    not changed since it was written back (one transpose fewer an epoch)."""
+    cache = pop.__dict__.setdefault("_transposed", {})
+    hit = cache.get(name)
+    if hit is not None and hit[0] is t and hit[1] == t._version:
+        return hit[2]
+    return np.ascontiguousarray(t.numpy().T)
+
+
+def _write_back(pop, name: str, t: torch.Tensor, T: np.ndarray) -> None:
+    """Copy the (P, M) result ``T`` into ``t`` (M, P), and keep it for the next epoch."""
+    t.copy_(torch.from_numpy(T.T))
+    pop.__dict__.setdefault("_transposed", {})[name] = (t, t._version, T)
+

@@ -29,6 +29,7 @@ from .. import _stopping as stopping
 from .._compiled_mlp import compiled_population_epoch
 from .._engine import _START_SAMPLE, DIVERGENCE_FACTOR
 from .._epochs import EpochResult
+from ..optim._schedules import KIND_CODES
 from ._network import Batch, StackedNetwork
 from ._rules import population_rule
 
@@ -157,10 +158,30 @@ class Population:
             self.source >= 0, len(self.generators))).to(self.X.device)
 
     # -- the step sizes -------------------------------------------------------------------
+    def schedules(self) -> np.ndarray:
+        """Each model's schedule as a ``(5, M)`` array of (kind, η, power_t, μ, t₀), kind
+        0 (constant, adaptive), 1 (invscaling) or 2 (optimal); remade only where the
+        members changed or a schedule may have ('adaptive' divides η on plateaus)."""
+        cached = getattr(self, "_schedules", None)
+        if cached is None or cached[0] is not self.members or cached[1]:
+            found = [m.job.trainer.schedule for m in self.members]
+            table = np.array([[KIND_CODES[s.kind], s.eta, s.power_t, s.mu, s.t0]
+                              for s in found]).T.copy()
+            cached = self._schedules = (self.members, any(s.kind == "adaptive" for s in found),
+                                        table)
+        return cached[2]
+
+    def _steps(self, k: int) -> np.ndarray:
+        """Each model's η at step ``k`` (its schedule's, as :class:`Schedule` computes it)."""
+        kind, eta, power_t, mu, t0 = self.schedules()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(kind == 1, eta / float(k) ** power_t,
+                            np.where(kind == 2, 1.0 / (mu * (t0 + k - 1)), eta))
+
     def _lr(self, k: int) -> torch.Tensor:
         """Each model's η at step ``k`` as an ``(M, 1)`` column (its schedule's)."""
-        lr = [m.job.trainer.schedule(k) for m in self.members]
-        return torch.tensor(lr, dtype=self.X.dtype, device=self.X.device).view(-1, 1)
+        return torch.tensor(self._steps(k), dtype=self.X.dtype,
+                            device=self.X.device).view(-1, 1)
 
     def _constant_steps(self) -> bool:
         """Whether every model's η stays fixed within an epoch."""
@@ -232,7 +253,7 @@ class Population:
         total = torch.float64 if self.X.device.type != "mps" else self.X.dtype
         weights = torch.tensor(sizes, dtype=total, device=self.X.device)
         loss = (weights @ stacked.to(total)) / n
-        step = self._lr(self.k).view(-1).double().cpu().numpy()
+        step = self._steps(self.k)
         read = torch.stack([loss, G.norm(dim=1).to(total),
                             torch.isfinite(self.X).all(1).to(total)]).cpu().numpy()
         results = [EpochResult(float(f), float(gn), float(s), len(sizes), n, float(f))

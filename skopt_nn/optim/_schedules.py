@@ -18,6 +18,9 @@ import math
 from dataclasses import dataclass
 
 SCHEDULES = ("constant", "invscaling", "adaptive", "optimal")
+#: the schedules as numbers, for compiled and vectorised code: η (0: 'constant' and
+#: 'adaptive', whose η changes between epochs only), η/k^power_t (1), 1/(μ(t₀+k−1)) (2)
+KIND_CODES = {"constant": 0, "adaptive": 0, "invscaling": 1, "optimal": 2}
 ADAPTIVE_FACTOR = 5.0
 ADAPTIVE_MIN = 1e-6
 
