@@ -603,6 +603,7 @@ def _fit_on_dask(estimator, X, y, sample_weight, client, timeout):
         by_key = {f.key: f for f in futures_of(a)}
         keys = a.__dask_keys__()
         block_futures.append([by_key[k[0] if isinstance(k, list) else k] for k in keys])
+    wait([f for bf in block_futures for f in bf], timeout=timeout)
     holders = client.who_has(block_futures[0])
     ranks: dict[str, list[int]] = {}
     for i, f in enumerate(block_futures[0]):
@@ -636,24 +637,32 @@ def _wait_ranks(client, futures, workers, timeout, wait):
     poll = min(1.0, timeout)
     lost_since = None
     while True:
-        _, not_done = wait(futures, timeout=poll, return_when="FIRST_EXCEPTION")
-        for rank, f in enumerate(futures):
-            if f.status in ("error", "cancelled"):
-                client.cancel(futures, force=True)
-                exc = f.exception() if f.status == "error" else None
-                raise RuntimeError(f"skopt_nn.distributed.fit: rank {rank} on worker "
-                                   f"{workers[rank]} failed: {exc!r}") from exc
-        if not not_done:
+        pending = [f for f in futures if f.status == "pending"]
+        if pending:
+            try:
+                wait(pending, timeout=poll, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+        if all(f.status == "finished" for f in futures):
             return client.gather(futures)
+        failed = [(r, f) for r, f in enumerate(futures) if f.status == "error"]
         alive = set(client.scheduler_info(n_workers=-1)["workers"])
         lost = [(r, w) for r, w in enumerate(workers) if w not in alive]
-        if lost:
-            lost_since = lost_since or time.monotonic()
-            # a restarted worker's rank may still report its error; wait briefly for it
-            if time.monotonic() - lost_since >= min(2 * poll, timeout):
-                client.cancel(futures, force=True)
-                r, w = lost[0]
-                raise RuntimeError(f"skopt_nn.distributed.fit: worker {w} running rank {r} "
-                                   "left the cluster (it died or was restarted); the fit is "
-                                   "stopped.")
-
+        if lost and lost_since is None:
+            lost_since = time.monotonic()
+        if lost and not failed and time.monotonic() - lost_since < min(2 * poll, timeout):
+            continue  # a surviving rank's error usually follows at once
+        if not (failed or lost or any(f.status == "cancelled" for f in futures)):
+            continue
+        errors = [(r, f.exception(timeout=poll)) for r, f in failed]
+        client.cancel(futures, force=True)
+        why = "; ".join(f"worker {w} running rank {r} left the cluster (it died or was "
+                        "restarted)" for r, w in lost)
+        if failed:
+            r, exc = errors[0]
+            why = f"rank {r} on worker {workers[r]} failed: {exc!r}" + \
+                (f"; {why}" if why else "")
+            raise RuntimeError(f"skopt_nn.distributed.fit: {why}; the fit is stopped on "
+                               "every rank.") from exc
+        raise RuntimeError(f"skopt_nn.distributed.fit: {why or 'a rank was cancelled'}; "
+                           "the fit is stopped on every rank.")
