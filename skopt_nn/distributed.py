@@ -45,6 +45,7 @@ import copy
 import dataclasses
 import functools
 import itertools
+import math
 import os
 import socket
 import time
@@ -582,6 +583,8 @@ def _dask_rows(a, name: str):
     elif not isinstance(a, da.Array):
         raise TypeError(f"With client=, {name} must be a dask array or DataFrame, got "
                         f"{type(a).__name__}.")
+    if any(math.isnan(c) for c in a.chunks[0]):
+        a = a.compute_chunk_sizes()
     if a.ndim == 2 and a.numblocks[1] > 1:
         a = a.rechunk({1: -1})
     return a
@@ -603,7 +606,7 @@ def _fit_on_dask(estimator, X, y, sample_weight, client, timeout):
         by_key = {f.key: f for f in futures_of(a)}
         keys = a.__dask_keys__()
         block_futures.append([by_key[k[0] if isinstance(k, list) else k] for k in keys])
-    wait([f for bf in block_futures for f in bf], timeout=timeout)
+    wait([f for bf in block_futures for f in bf])  # loading the data is not a rank's failure
     holders = client.who_has(block_futures[0])
     ranks: dict[str, list[int]] = {}
     for i, f in enumerate(block_futures[0]):
