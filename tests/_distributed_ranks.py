@@ -18,7 +18,7 @@ def shards(X, y, sw, world, sizes=None):
     """Rows split in ``world`` consecutive shards (``sizes``: their lengths)."""
     import numpy as np
 
-    n = len(X)
+    n = X.shape[0]
     cuts = np.cumsum(sizes)[:-1] if sizes is not None else \
         [n * r // world for r in range(1, world)]
     idx = np.split(np.arange(n), cuts)

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 
@@ -74,6 +75,9 @@ FULL_BATCH = {
     "mlp_classifier_lbfgs": (MLPClassifier(hidden_layer_sizes=(7,), optimizer="lbfgs",
                                            alpha=0.01, max_iter=30, random_state=0),
                              _Xc, _yc, _sw, None),
+    "linear_classifier_gd_sparse": (LinearClassifier(optimizer="gd", alpha=0.01, max_iter=20),
+                                    sp.csr_matrix(np.where(_Xc > 0.5, _Xc, 0.0)), _yc, _sw,
+                                    None),
     "linear_classifier_gd_balanced": (
         LinearClassifier(optimizer="gd", alpha=0.01, max_iter=30, class_weight="balanced"),
         _Xc, _yc, None, [200, 400]),
