@@ -529,6 +529,11 @@ def fit(estimator, X, y, *, sample_weight=None, client=None, timeout: float = DE
     The mini-batch fit's starting loss (divergence's reference and ``history_``'s
     row 0) is measured on each rank's first rows.  ``t_`` counts every rank's rows.
     """
+    from ._estimator_base import BaseTorchEstimator
+
+    if not isinstance(estimator, BaseTorchEstimator):
+        raise TypeError("skopt_nn.distributed.fit trains skopt_nn's estimators, got "
+                        f"{type(estimator).__name__}.")
     if client is not None:
         return _fit_on_dask(estimator, X, y, sample_weight, client, float(timeout))
     if not (dist.is_available() and dist.is_initialized()):

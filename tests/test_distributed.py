@@ -153,6 +153,10 @@ def test_spawned_failing_rank_stops_every_rank(spawned):
 def test_without_process_group_raises():
     with pytest.raises(RuntimeError, match="process group"):
         distributed.fit(LinearRegressor(), _Xr, _yr)
+    from sklearn.linear_model import Ridge
+
+    with pytest.raises(TypeError, match="skopt_nn's estimators"):
+        distributed.fit(Ridge(), _Xr, _yr)
 
 
 # --------------------------------------------------------------------------- dask
