@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 import warnings
-from datetime import timedelta
 
 N_ROWS, N_FEATURES, HIDDEN, BATCH, LR = 50_000, 64, (64,), 2048, 1e-3
 
@@ -57,16 +56,14 @@ def _fit_quietly(fn):
 
 
 def _rank(rank, world, port, epochs, repeats, settings, out):
-    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     import torch
     import torch.distributed as dist
 
     from skopt_nn import distributed
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=timedelta(seconds=120))
-    try:
+    # gloo on 127.0.0.1, the rendezvous store listening there only
+    with distributed._process_group("127.0.0.1", port, rank, world, timeout=120):
         X, y = _data()
         rows = slice(rank * N_ROWS // world, (rank + 1) * N_ROWS // world)
         runs = []
@@ -77,8 +74,6 @@ def _rank(rank, world, port, epochs, repeats, settings, out):
             _fit_quietly(lambda est=est: distributed.fit(est, X[rows], y[rows]))
             wall = time.perf_counter() - start
             runs.append((wall, dict(distributed.last_fit_stats), est.score(X, y)))
-    finally:
-        dist.destroy_process_group()
     if rank == 0:
         with open(out, "wb") as f:
             pickle.dump(runs, f)

@@ -41,6 +41,7 @@ Two ways to run it:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -560,21 +561,49 @@ def _concat(blocks):
     return np.concatenate([np.asarray(b) for b in blocks])
 
 
+@contextlib.contextmanager
+def _process_group(host: str, port: int, rank: int, world: int, timeout: float,
+                   backend: str = "gloo"):
+    """A default process group whose rendezvous store listens on ``host`` only.
+
+    ``TCPStore(host, port, is_master=True)`` listens on every interface whatever
+    ``host`` says; rank 0 therefore binds the listening socket itself and hands it
+    to the store.  On a loopback ``host``, gloo is told to use ``lo`` too.
+    """
+    if host in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    if dist.is_initialized():
+        raise RuntimeError("This process already has a torch.distributed process group "
+                           "(another fit still running?).")
+    wait = timedelta(seconds=timeout)
+    if rank == 0:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+        try:
+            store = dist.TCPStore(host, port, world, True, timeout=wait,
+                                  master_listen_fd=listener.fileno())
+        except BaseException:
+            listener.close()
+            raise
+        listener.detach()  # the store owns the socket now (and closes it)
+    else:
+        store = dist.TCPStore(host, port, world, False, timeout=wait)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=wait)
+    del store
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
 def _rank_task(estimator, X_blocks, y_blocks, w_blocks, rank, world, host, port, timeout):
     """One rank on a dask worker: join the process group, fit its blocks, leave."""
     X, y = _concat(X_blocks), _concat(y_blocks)
     sw = None if w_blocks is None else _concat(w_blocks)
-    if host in ("127.0.0.1", "localhost"):
-        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    if dist.is_initialized():
-        raise RuntimeError("This worker process already has a torch.distributed process "
-                           "group (another fit still running?).")
-    dist.init_process_group("gloo", init_method=f"tcp://{host}:{port}", rank=rank,
-                            world_size=world, timeout=timedelta(seconds=timeout))
-    try:
+    with _process_group(host, port, rank, world, timeout):
         estimator = fit(estimator, X, y, sample_weight=sw)
-    finally:
-        dist.destroy_process_group()
     return estimator if rank == 0 else None
 
 

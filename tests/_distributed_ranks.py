@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
-from datetime import timedelta
 
 
 def shards(X, y, sw, world, sizes=None):
@@ -29,15 +28,13 @@ def run_rank(rank, world, port, cases, out_path):
     """Fit every case on this rank's shard; rank 0 pickles the results."""
     os.environ["GLOO_SOCKET_IFNAME"] = "lo"
     import torch
-    import torch.distributed as dist
 
     from skopt_nn import distributed
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=timedelta(seconds=60))
     results = {}
-    try:
+    # gloo on 127.0.0.1, the rendezvous store listening there only
+    with distributed._process_group("127.0.0.1", port, rank, world, timeout=60):
         for name, (est, X, y, sw, sizes) in cases.items():
             Xr, yr, swr = shards(X, y, sw, world, sizes)[rank]
             if name == "bad_features" and rank == 1:
@@ -53,8 +50,6 @@ def run_rank(rank, world, port, cases, out_path):
                 except Exception as exc:  # noqa: BLE001 - the test reads it
                     results[name] = exc
             results[name + ":stats"] = dict(distributed.last_fit_stats)
-    finally:
-        dist.destroy_process_group()
     if rank == 0:
         with open(out_path, "wb") as f:
             pickle.dump(results, f)
