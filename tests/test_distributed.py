@@ -251,7 +251,6 @@ def test_parallel_post_fit_predicts_dask_arrays(client):
     np.testing.assert_allclose(pred.compute(), est.estimator.predict(_Xr), atol=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore")
 def test_incremental_search_with_client_scheduler(client):
     pytest.importorskip("dask_ml")
     import dask
@@ -260,7 +259,7 @@ def test_incremental_search_with_client_scheduler(client):
     dX, dy, _ = _blocks(_Xc, _yc, chunk=100)
     est = LinearClassifier(optimizer="sgd", random_state=0)
     search = IncrementalSearchCV(est, {"alpha": [1e-4, 1e-3, 1e-2]}, n_initial_parameters=3,
-                                 max_iter=3, random_state=0)
+                                 max_iter=3, decay_rate=None, random_state=0)
     with dask.config.set(scheduler=client.get):  # the workaround documented
         search.fit(dX, dy, classes=np.unique(_yc))
     assert search.best_score_ > 0.5
@@ -293,3 +292,12 @@ def test_dask_killed_worker_raises_within_timeout(client):
     assert time.monotonic() - start < 40
     killer.join(5)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_torchrun_recipe_compiles():
+    """docs/_scripts/torchrun_train.py (run under torchrun, whose rendezvous listens on
+    every interface, so not here): it must at least compile."""
+    path = os.path.join(os.path.dirname(__file__), "..", "docs", "_scripts",
+                        "torchrun_train.py")
+    with open(path) as f:
+        compile(f.read(), path, "exec")
