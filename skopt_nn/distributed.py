@@ -37,6 +37,10 @@ Two ways to run it:
   DataFrames: one rank per worker that holds blocks of ``X``, each training on the
   blocks it already holds; a gloo process group among those workers on the first
   worker's host; rank 0's fitted estimator comes back.
+
+After a fit, ``last_fit_stats`` holds this process's share of it: the seconds
+spent in ``all_reduce`` (waiting for the other ranks included), the number of
+calls and the fit's seconds (``benchmarks/distributed.py`` reports them).
 """
 
 from __future__ import annotations
