@@ -88,6 +88,10 @@ class RunConfig:
     n_iter_no_change: int
     #: warn when max_epochs is reached unconverged (not for partial_fit's one epoch)
     warn_max_iter: bool = True
+    #: makes the mini-batch epochs' batcher from ``(data, batch_size)`` in place of
+    #: :class:`EpochBatcher`, and then always takes mini-batch steps (set by
+    #: :mod:`skopt_nn.distributed`: each rank's share of the global batch)
+    batcher: Any = None
 
 
 @dataclass
@@ -279,14 +283,16 @@ class Trainer:
         :func:`._stopping.warn_stop`.
         """
         n = len(data)
-        full_batch = self.optimizer.full_batch or config.batch_size >= n
+        full_batch = config.batcher is None and (self.optimizer.full_batch or
+                                                 config.batch_size >= n)
         oracle = FullBatchOracle(self.objective, data) if full_batch else None
         sample = data if full_batch else data.slice(0, min(n, max(config.batch_size,
                                                                    _START_SAMPLE)))
         rules = stopping.StoppingRules(config.tol, config.n_iter_no_change,
                                        self.optimizer.stops_on_plateau,
                                        self.objective.loss.smooth)
-        batcher = None if full_batch else EpochBatcher(data, config.batch_size)
+        batcher = None if full_batch else (config.batcher or EpochBatcher)(data,
+                                                                          config.batch_size)
         good = _Good(k=self.k)
         epochs, n_fun, reason, epoch, start = 0, 0, None, None, math.nan
         try:

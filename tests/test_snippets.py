@@ -30,8 +30,12 @@ MUST_HAVE_CODE = {"README.md", "docs/index.rst", "docs/getting_started.rst",
                   "docs/user_guide.rst"}
 #: file -> [(warning category, message regex)] that its blocks show on purpose
 EXPECTED_WARNINGS: dict[str, list[tuple[type[Warning], str]]] = {}
+#: file -> the optional modules its blocks import (the test skips without them)
+REQUIRES: dict[str, tuple[str, ...]] = {"docs/scaling_out.rst": ("distributed", "dask_ml")}
 #: warnings of the environment, not of the snippets (as in pyproject's filterwarnings)
-IGNORED_WARNINGS = [r"Sparse CSR tensor support is in beta state"]
+IGNORED_WARNINGS = [r"Sparse CSR tensor support is in beta state",
+                    # a dask scheduler's HTTP port taken by another cluster on the machine
+                    r"Port \d+ is already in use"]
 
 _FENCE = re.compile(r"^```[ \t]*(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (code-block|code|sourcecode)::\s*(\S*)\s*$")
@@ -153,6 +157,8 @@ def test_the_first_pages_have_code():
 
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_code_blocks_run(document, monkeypatch, tmp_path):
+    for module in REQUIRES.get(document, ()):
+        pytest.importorskip(module)
     monkeypatch.chdir(tmp_path)  # whatever a snippet writes lands here
     start = time.perf_counter()
     caught = run_document(ROOT / document)
