@@ -23,6 +23,11 @@ def _jit(fn):
     return njit(cache=True, error_model="numpy", nogil=True)(fn)
 
 
+def _jit_inline(fn):
+    """A small per-row helper, inlined into the epoch loops."""
+    return njit(cache=True, error_model="numpy", nogil=True, inline="always")(fn)
+
+
 if njit is not None:
     @intrinsic
     def _prefetch(typingctx, arr, i):
@@ -59,7 +64,7 @@ def _prefetch_span(a, lo, hi):
 # f(z, y) of one sample over its K outputs; dZ[i] ← ∂f/∂z.  Averaged over the outputs
 # for the regression losses (as SquaredError), summed for the classification ones.
 
-@_jit
+@_jit_inline
 def _squared_error(z, Y, row, dZ, i, K, eps):
     f = 0.0
     for k in range(K):
@@ -80,7 +85,7 @@ def _absolute_error(z, Y, row, dZ, i, K, eps):
     return f / K
 
 
-@_jit
+@_jit_inline
 def _hinge(z, Y, row, dZ, i, K, eps):
     f = 0.0
     for k in range(K):
@@ -94,7 +99,7 @@ def _hinge(z, Y, row, dZ, i, K, eps):
     return f
 
 
-@_jit
+@_jit_inline
 def _logistic(z, Y, row, dZ, i, K, eps):
     f = 0.0
     for k in range(K):
@@ -212,7 +217,7 @@ def _perceptron(z, Y, row, dZ, i, K, eps):
     return f
 
 
-@_jit
+@_jit_inline
 def _loss_terms(code, z, Y, row, dZ, i, K, eps):
     """The loss of code ``code`` (:data:`LOSS_CODES`) on sample ``row``; ∂f/∂z into
     ``dZ[i]``."""
@@ -240,7 +245,7 @@ def _loss_terms(code, z, Y, row, dZ, i, K, eps):
 
 
 # --------------------------------------------------------------------------- pieces
-@_jit
+@_jit_inline
 def _step_size(kind, eta, power_t, mu, t0, k):
     """Schedule(k) of :mod:`skopt_nn.optim._schedules`."""
     if kind == 1:
@@ -535,7 +540,7 @@ def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss
             _average(avg_x, x, avg_n, 1.0, dK)
 
 
-@_jit
+@_jit_inline
 def _sparse_forward(indptr, indices, data, row, x, scale, K, dK, z):
     """z = scale · X[row] W + b over the row's nonzeros."""
     lo, hi = indptr[row], indptr[row + 1]
@@ -561,7 +566,7 @@ def _sparse_forward(indptr, indices, data, row, x, scale, K, dK, z):
             z[k] = scale * z[k] + x[dK + k]
 
 
-@_jit
+@_jit_inline
 def _sparse_row_step(indptr, indices, data, row, x, c):
     """x[j] ← x[j] − c·a_j over the nonzeros a_j of X[row]; returns the change of ‖x‖²."""
     lo, hi = indptr[row], indptr[row + 1]
