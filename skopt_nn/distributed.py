@@ -64,6 +64,7 @@ import torch.distributed as dist
 from sklearn.utils import check_random_state
 
 from ._data import Dataset, EpochBatcher, SparseRows, matmul, tmatmul
+from ._linear_objective import largest_eigenvalue
 from ._objective import Objective
 
 __all__ = ["fit"]
@@ -256,27 +257,15 @@ class DataParallelObjective(Objective):
     def _power_iteration(self, data: Dataset, n_power: int = 50) -> float:
         model, n = self.model, len(data)
         N = self.comm.sum([n])[0]
-        v = torch.ones(model.d + 1, dtype=data.Y.dtype, device=data.Y.device)
-        v /= v.norm()
-        lam = 0.0
-        for _ in range(n_power):
-            z = matmul(data.X, v[:-1, None])
-            if model.fit_intercept:
-                z = z + v[-1]
-            if data.sw is not None:
-                z = z * data.sw[:, None]
+
+        def apply(v):  # the ranks' ÃᵀDÃ v summed, over all rows
+            z = model.augmented_product(lambda w: matmul(data.X, w), v, data.sw)
             hv = torch.cat([tmatmul(data.X, z).reshape(-1),
                             z.sum(0) if model.fit_intercept else z.new_zeros(1)])
-            hv = self.comm.all_reduce(hv.to(self.comm.device)).to(v.device) / N
-            new = float(hv.norm())
-            if not new > 0.0:
-                break
-            v = hv / new
-            if abs(new - lam) <= 1e-4 * new:
-                lam = new
-                break
-            lam = new
-        return lam
+            return self.comm.all_reduce(hv.to(self.comm.device)).to(v.device) / N
+
+        v = torch.ones(model.d + 1, dtype=data.Y.dtype, device=data.Y.device)
+        return largest_eigenvalue(apply, v, n_power)
 
 
 def _local_gram(model, data: Dataset) -> torch.Tensor:
