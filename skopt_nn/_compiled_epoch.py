@@ -47,7 +47,7 @@ _HAS_NUMBA = importlib.util.find_spec("numba") is not None
 ENV_SWITCH = "SKOPT_NN_COMPILED"
 
 #: the losses the kernels know, by :attr:`Loss.name`, and their codes in
-#: :func:`_loss_terms`
+#: ``_linear_kernels._loss_terms`` (the MLP kernels use the same functions)
 LOSS_CODES = {
     "squared_error": 0,
     "absolute_error": 1,
@@ -60,6 +60,7 @@ LOSS_CODES = {
     "modified_huber": 8,
     "squared_hinge": 9,
     "perceptron": 10,
+    "poisson": 11,  # the MLPs' (a linear model has none)
 }
 RULE_SGD, RULE_MOMENTUM, RULE_ADAGRAD, RULE_RMSPROP, RULE_ADAM = range(5)
 SCHEDULE_CODES = KIND_CODES

@@ -21,6 +21,7 @@ import os
 import numpy as np
 import torch
 
+from ._compiled_epoch import LOSS_CODES
 from .optim._schedules import KIND_CODES
 
 #: numba is optional (the extra ``skopt_nn[compiled]``), and imported at the first
@@ -34,7 +35,6 @@ _HAS_NUMBA = importlib.util.find_spec("numba") is not None
 MAX_WORK = 32_000
 
 _ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
-_LOSSES = {"squared_error": 0, "logistic": 1, "softmax": 2, "hinge": 3, "poisson": 4}
 _RULES = {"sgd": 0, "momentum": 1, "adagrad": 2, "rmsprop": 3, "adam": 4}
 
 
@@ -109,7 +109,7 @@ def _plan(trainer, batcher, g: torch.Tensor) -> tuple | None:
             or trainer.averager is not None or getattr(trainer, "l1", None) is not None \
             or x.dtype not in (torch.float32, torch.float64):
         return None
-    loss = _LOSSES.get(type(objective.loss).name)
+    loss = LOSS_CODES.get(type(objective.loss).name)
     rule = _rule_terms(trainer.optimizer, trainer.opt_state)
     if loss is None or rule is None or objective.activation not in _ACTIVATIONS:
         return None
@@ -123,8 +123,9 @@ def _plan(trainer, batcher, g: torch.Tensor) -> tuple | None:
     sw = empty if data.sw is None else data.sw.numpy()
     return (data.X.numpy(), data.Y.numpy(), sw, b, x.numpy(), g.numpy(),
             np.array(objective._layers, dtype=np.int64), _ACTIVATIONS[objective.activation],
-            loss, float(objective.alpha), float(data.weight_scale), code, hyper, arrays[0],
-            arrays[1], sizes, np.empty(n_batches))
+            loss, float(getattr(objective.loss, "epsilon", 0.0)), float(objective.alpha),
+            float(data.weight_scale), code, hyper, arrays[0], arrays[1], sizes,
+            np.empty(n_batches))
 
 
 #: the population rules' names for the compiled kernel (skopt_nn._population._rules)
@@ -146,7 +147,7 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torc
     spec, b = net.spec, pop.config.batch_size
     M, P = X.shape
     n = R.shape[1]
-    loss = _LOSSES.get(type(net.loss).name)
+    loss = LOSS_CODES.get(type(net.loss).name)
     rule = _POPULATION_RULES.get(type(pop.rule).__name__)
     if not enabled() or X.device.type != "cpu" or loss is None or rule is None \
             or spec.activation not in _ACTIVATIONS or P * b > MAX_POPULATION_WORK \
@@ -170,6 +171,7 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torc
         pop.rows.X.numpy(), R.numpy(), Y.numpy(),
         np.empty((M, 0), dtype) if sw is None else sw.numpy(), b, XT, GT,
         np.array(net.layers, dtype=np.int64), _ACTIVATIONS[spec.activation], loss,
+        float(getattr(net.loss, "epsilon", 0.0)),
         net.alphas.numpy().ravel().astype(np.float64), bool(spec.penalty_per_batch),
         pop.rows.ws.numpy().ravel().astype(np.float64), bool(spec.fit_intercept), code,
         hyper, states[0], states[1], pop.rule.count, sched, pop.k, losses)

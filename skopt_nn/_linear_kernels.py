@@ -217,6 +217,17 @@ def _perceptron(z, Y, row, dZ, i, K, eps):
     return f
 
 
+@_jit
+def _poisson(z, Y, row, dZ, i, K, eps):
+    f = 0.0
+    for k in range(K):
+        y = Y[row, k]
+        mu = math.exp(z[k])
+        f += mu - y * z[k] + (y * math.log(y) if y > 0 else 0.0) - y
+        dZ[i, k] = mu - y
+    return f
+
+
 @_jit_inline
 def _loss_terms(code, z, Y, row, dZ, i, K, eps):
     """The loss of code ``code`` (:data:`LOSS_CODES`) on sample ``row``; ∂f/∂z into
@@ -241,7 +252,9 @@ def _loss_terms(code, z, Y, row, dZ, i, K, eps):
         return _modified_huber(z, Y, row, dZ, i, K, eps)
     if code == 9:
         return _squared_hinge(z, Y, row, dZ, i, K, eps)
-    return _perceptron(z, Y, row, dZ, i, K, eps)
+    if code == 10:
+        return _perceptron(z, Y, row, dZ, i, K, eps)
+    return _poisson(z, Y, row, dZ, i, K, eps)
 
 
 # --------------------------------------------------------------------------- pieces

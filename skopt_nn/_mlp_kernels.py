@@ -5,6 +5,8 @@ import math
 import numba
 import numpy as np
 
+from ._linear_kernels import _loss_terms
+
 
 def _jit(fn):
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
@@ -47,63 +49,6 @@ def _times_derivative(D, A, act):
                 D[i, j] *= 1.0 - a * a
             elif act == 3:
                 D[i, j] *= a * (1.0 - a)
-
-
-@_jit
-def _softplus(t):
-    if t > 20.0:
-        return t
-    if t < -20.0:
-        return math.exp(t)
-    return math.log1p(math.exp(t))
-
-
-@_jit
-def _output(Z, Y, loss, f, delta):
-    """f per row and δ = ∂f/∂z (Eq. 11) of the output Z."""
-    m, K = Z.shape
-    for i in range(m):
-        s = 0.0
-        if loss == 0:  # ½ mean_k (z − y)², δ = (z − y)/K
-            for j in range(K):
-                r = Z[i, j] - Y[i, j]
-                s += r * r
-                delta[i, j] = r if K == 1 else r / K
-            f[i] = 0.5 * s / K
-        elif loss == 1:  # Σ_k softplus(−y z), δ = −y σ(−y z)
-            for j in range(K):
-                t = -Y[i, j] * Z[i, j]
-                s += _softplus(t)
-                delta[i, j] = -Y[i, j] / (1.0 + math.exp(-t))
-            f[i] = s
-        elif loss == 2:  # logsumexp(z) − yᵀz, δ = softmax(z) − y
-            zmax = Z[i, 0]
-            for j in range(1, K):
-                zmax = max(zmax, Z[i, j])
-            for j in range(K):
-                s += math.exp(Z[i, j] - zmax)
-            lse = zmax + math.log(s)
-            yz = 0.0
-            for j in range(K):
-                yz += Y[i, j] * Z[i, j]
-                delta[i, j] = math.exp(Z[i, j] - lse) - Y[i, j]
-            f[i] = lse - yz
-        elif loss == 3:  # Σ_k max(0, 1 − y z)
-            for j in range(K):
-                margin = 1.0 - Y[i, j] * Z[i, j]
-                if margin > 0:
-                    s += margin
-                    delta[i, j] = -Y[i, j]
-                else:
-                    delta[i, j] = 0.0
-            f[i] = s
-        else:  # Poisson: Σ_k exp(z) − y z + y log y − y
-            for j in range(K):
-                mu = math.exp(Z[i, j])
-                y = Y[i, j]
-                s += mu - y * Z[i, j] + (y * math.log(y) if y > 0 else 0.0) - y
-                delta[i, j] = mu - y
-            f[i] = s
 
 
 @_jit
@@ -153,8 +98,8 @@ def _update(x, g, lr, code, hyper, s1, s2, count):
 
 
 @_jit
-def mlp_epoch(X, Y, sw, perm, b, x, g, layers, act, loss, alpha, weight_scale, code, hyper,
-           s1, s2, count, steps, k, losses):
+def mlp_epoch(X, Y, sw, perm, b, x, g, layers, act, loss, eps, alpha, weight_scale, code,
+              hyper, s1, s2, count, steps, k, losses):
     """One epoch of mini-batch steps in place on x, g and the rule's state s1, s2;
     writes each batch's F into ``losses``; returns the step count k and Adam's count."""
     n, d = X.shape
@@ -199,7 +144,8 @@ def mlp_epoch(X, Y, sw, perm, b, x, g, layers, act, loss, alpha, weight_scale, c
                 _activate(Aout[:m, :fan_out], act)
         Z = A[L, :m, :K]
         delta = D[0, :m, :K]
-        _output(Z, Yb[:m], loss, f[:m], delta)
+        for i in range(m):  # f and δ = ∂f/∂z (Eq. 11): the linear models' loss kernels
+            f[i] = _loss_terms(loss, Z[i], Yb, i, delta, i, K, eps)
         # F = mean_i s_i f_i + ½ c ‖W‖², c = α / S (scikit-learn's batch scaling)
         total, wsum = 0.0, 0.0
         for i in range(m):
@@ -298,7 +244,7 @@ def _times_derivative_models(D, A, m, w, act):
 
 
 @_jit_fast
-def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, alphas, per_batch, ws,
+def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per_batch, ws,
                      fit_intercept, code, hyper, S1, S2, count, sched, k, losses):
     """One epoch of mini-batch steps of M models at once, each on its own rows.
 
@@ -324,6 +270,7 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, alphas, per_batc
     wb = np.ones((b, M), dt)
     Yb = np.empty((b, K, M), dt)
     cpen = np.empty(M, dt)
+    z = np.empty(K)
     lr = np.empty(M, dt)
     F = np.empty(M, dt)
     weighted = sw.shape[1] > 0
@@ -355,51 +302,15 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, alphas, per_batc
                             out[q] += a[q] * w[q]
             if layer < L - 1:
                 _activate_models(Aout, mb, fan_out, act)
-        # the output's f and δ (Eq. 11), per model
+        # the output's f and δ (Eq. 11), per model: the linear models' loss kernels on
+        # model q's column
         Z, delta = A[L], D[0]
-        for i in range(mb):
-            for q in range(M):
-                s = 0.0
-                if loss == 0:
-                    for c in range(K):
-                        r_ = Z[i, c, q] - Yb[i, c, q]
-                        s += r_ * r_
-                        delta[i, c, q] = r_ if K == 1 else r_ / K
-                    f[i, q] = 0.5 * s / K
-                elif loss == 1:
-                    for c in range(K):
-                        t = -Yb[i, c, q] * Z[i, c, q]
-                        s += _softplus(t)
-                        delta[i, c, q] = -Yb[i, c, q] / (1.0 + math.exp(-t))
-                    f[i, q] = s
-                elif loss == 2:
-                    zmax = Z[i, 0, q]
-                    for c in range(1, K):
-                        zmax = max(zmax, Z[i, c, q])
-                    for c in range(K):
-                        s += math.exp(Z[i, c, q] - zmax)
-                    lse = zmax + math.log(s)
-                    yz = 0.0
-                    for c in range(K):
-                        yz += Yb[i, c, q] * Z[i, c, q]
-                        delta[i, c, q] = math.exp(Z[i, c, q] - lse) - Yb[i, c, q]
-                    f[i, q] = lse - yz
-                elif loss == 3:
-                    for c in range(K):
-                        margin = 1.0 - Yb[i, c, q] * Z[i, c, q]
-                        if margin > 0:
-                            s += margin
-                            delta[i, c, q] = -Yb[i, c, q]
-                        else:
-                            delta[i, c, q] = 0.0
-                    f[i, q] = s
-                else:
-                    for c in range(K):
-                        mu = math.exp(Z[i, c, q])
-                        y = Yb[i, c, q]
-                        s += mu - y * Z[i, c, q] + (y * math.log(y) if y > 0 else 0.0) - y
-                        delta[i, c, q] = mu - y
-                    f[i, q] = s
+        for q in range(M):
+            Yq, dq = Yb[:, :, q], delta[:, :, q]
+            for i in range(mb):
+                for c in range(K):
+                    z[c] = Z[i, c, q]
+                f[i, q] = _loss_terms(loss, z, Yq, i, dq, i, K, eps)
         for q in range(M):  # F = mean_i s_i f_i + ½ c ‖W‖²
             total, wsum = 0.0, 0.0
             for i in range(mb):

@@ -186,3 +186,31 @@ def test_population_classifiers_equal_torch_population(monkeypatch, data):
     monkeypatch.setenv("SKOPT_NN_COMPILED", "1")
     for ref, est in zip(refs, run()):
         _assert_same(ref, est)
+
+
+def test_population_of_linear_models_with_an_epsilon_loss(monkeypatch, data):
+    """Linear models train in the compiled population too, with the same per-sample
+    loss kernels as their own compiled epoch (here Huber's: its ε must reach the kernel
+    for the two paths to agree; models of different ε are not grouped)."""
+    from skopt_nn import LinearRegressor, fit_many
+
+    X, y, _, _ = data
+
+    def run():
+        models = [LinearRegressor(loss="huber", epsilon=0.3, optimizer="sgd", batch_size=10,
+                                  learning_rate_init=lr, max_iter=3, tol=None,
+                                  random_state=0) for lr in (0.02, 0.05)]
+        return fit_many(models, X, y * 3)
+
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "0")
+    refs = run()
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "1")
+    calls = []
+    original = compiled.compiled_population_epoch
+    monkeypatch.setattr("skopt_nn._population._engine.compiled_population_epoch",
+                        lambda *a: calls.append(r := original(*a)) or r)
+    ours = run()
+    assert calls and all(r is not None for r in calls)
+    for ref, est in zip(refs, ours):
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-10)
+        np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-10)
