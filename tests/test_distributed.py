@@ -1,7 +1,8 @@
 """skopt_nn.distributed.fit and the dask recipes (docs/scaling_out.rst).
 
-Two ranks on 127.0.0.1: spawned gloo processes (what torchrun starts) and a
-2-worker dask LocalCluster.  Full-batch methods must equal one process on the
+Two ranks on 127.0.0.1: spawned gloo processes, the same under ``torchrun
+--nproc-per-node=2`` (in a network namespace that has only the loopback
+interface), and a 2-worker dask LocalCluster.  Full-batch methods must equal one process on the
 concatenated rows to 1e-8 (float64); mini-batch methods must reach its test score.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -101,53 +104,89 @@ FAILING = {
 }
 
 
-@pytest.fixture(scope="module")
-def spawned(tmp_path_factory):
-    """Every case fitted by 2 spawned gloo ranks on their halves (one spawn)."""
-    import torch.multiprocessing as mp
+def _netns_torchrun_command():
+    """The argv that runs torchrun in a new network namespace that has only ``lo``,
+    or None where this machine cannot make one (not root, no ``unshare``/``ip``).
 
+    torchrun's rendezvous store listens on every interface; inside the namespace
+    the only interface is the loopback one, so the ranks reach nothing else."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if sys.platform != "linux" or unshare is None or ip is None:
+        return None
+    try:
+        ok = subprocess.run([unshare, "-n", ip, "link", "set", "lo", "up"],
+                            capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        return None
+    return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$@"', "torchrun",
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node=2"]
+
+
+@pytest.fixture(scope="module", params=["spawn", "torchrun"])
+def launched(request, tmp_path_factory):
+    """Every case fitted by 2 gloo ranks on their halves, in one launch: processes
+    spawned by torch.multiprocessing, or started by ``torchrun --nproc-per-node=2``."""
     out = tmp_path_factory.mktemp("ranks") / "results.pkl"
     cases = {**FULL_BATCH, **MINI_BATCH, **FAILING}
-    mp.spawn(ranks.run_rank, args=(2, _free_port(), cases, str(out)), nprocs=2, join=True)
+    if request.param == "spawn":
+        import torch.multiprocessing as mp
+
+        mp.spawn(ranks.run_rank, args=(2, _free_port(), cases, str(out)), nprocs=2,
+                 join=True)
+    else:
+        command = _netns_torchrun_command()
+        if command is None:
+            pytest.skip("no network namespace with only the loopback interface for torchrun "
+                        "(needs Linux, root, unshare and ip)")
+        cases_path = out.with_name("cases.pkl")
+        with open(cases_path, "wb") as f:
+            pickle.dump(cases, f)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+        proc = subprocess.run([*command, ranks.__file__, str(cases_path), str(out)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out, "rb") as f:
         return pickle.load(f)
 
 
 @pytest.mark.parametrize("name", list(FULL_BATCH))
-def test_spawned_full_batch_equals_one_process(spawned, name):
+def test_ranks_full_batch_equals_one_process(launched, name):
     est, X, y, sw, _ = FULL_BATCH[name]
     one = _quiet_fit(clone(est), X, y, sw)
-    got = spawned[name]
+    got = launched[name]
     assert not isinstance(got, Exception), got
     np.testing.assert_allclose(_params(got), _params(one), rtol=0, atol=1e-8)
     assert got.loss_ == pytest.approx(one.loss_, rel=1e-10)
     assert got.n_iter_ == one.n_iter_
-    assert spawned[name + ":stats"]["allreduce_calls"] > 0
+    assert launched[name + ":stats"]["allreduce_calls"] > 0
 
 
 @pytest.mark.parametrize("name", ["mlp_adam", "linear_sgd"])
-def test_spawned_mini_batch_reaches_one_process_score(spawned, name):
+def test_ranks_mini_batch_reaches_one_process_score(launched, name):
     est, X, y, sw, _ = MINI_BATCH[name]
     one = _quiet_fit(clone(est), X, y, sw)
-    got = spawned[name]
+    got = launched[name]
     assert not isinstance(got, Exception), got
     assert got.score(_Xm_test, _ym_test) >= one.score(_Xm_test, _ym_test) - 0.01
     assert got.t_ == got.n_iter_ * 2 * (800 // (est.batch_size // 2)) * (est.batch_size // 2)
 
 
-def test_spawned_early_stopping(spawned):
-    got = spawned["mlp_adam_early_stopping"]
+def test_ranks_early_stopping(launched):
+    got = launched["mlp_adam_early_stopping"]
     assert not isinstance(got, Exception), got
     assert len(got.validation_scores_) == got.n_iter_ < 60
     assert got.score(_Xm_test, _ym_test) > 0.9
 
 
-def test_spawned_failing_rank_stops_every_rank(spawned):
+def test_ranks_failing_rank_stops_every_rank(launched):
     # rank 0 sees rank 1's error; rank 1 (not returned) raised its own
-    assert isinstance(spawned["bad_features"], ValueError)
-    assert "different numbers of features" in str(spawned["bad_features"])
-    assert isinstance(spawned["bad_target"], RuntimeError)
-    assert "rank 1 failed" in str(spawned["bad_target"])
+    assert isinstance(launched["bad_features"], ValueError)
+    assert "different numbers of features" in str(launched["bad_features"])
+    assert isinstance(launched["bad_target"], RuntimeError)
+    assert "rank 1 failed" in str(launched["bad_target"])
 
 
 def test_without_process_group_raises():
@@ -294,10 +333,24 @@ def test_dask_killed_worker_raises_within_timeout(client):
     client.wait_for_workers(2, timeout=60)
 
 
-def test_torchrun_recipe_compiles():
-    """docs/_scripts/torchrun_train.py (run under torchrun, whose rendezvous listens on
-    every interface, so not here): it must at least compile."""
+def test_torchrun_recipe_runs(tmp_path):
+    """docs/_scripts/torchrun_train.py under torchrun: rank 0 saves the model it
+    reports, and that model scores what it printed."""
+    import joblib
+
     path = os.path.join(os.path.dirname(__file__), "..", "docs", "_scripts",
                         "torchrun_train.py")
     with open(path) as f:
         compile(f.read(), path, "exec")
+    command = _netns_torchrun_command()
+    if command is None:
+        pytest.skip("no network namespace with only the loopback interface for torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    proc = subprocess.run([*command, os.path.abspath(path)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = float(proc.stdout.split("training accuracy")[1].split()[0])
+    X, y = make_classification(20_000, 20, n_informative=10, n_classes=3, random_state=0)
+    clf = joblib.load(tmp_path / "model.joblib")
+    assert clf.score(X, y) == pytest.approx(printed, abs=1e-3)
+    assert printed > 0.9
