@@ -202,10 +202,15 @@ class LinearObjective(Objective):
         n, d = X.shape
         k = d + 1 if self.fit_intercept else d
         G = torch.zeros(k, k, dtype=torch.float64, device=X.device)
+        host = X.device.type == "cpu" and sw is None
         for start in range(0, n, chunk):
             A = X[start:start + chunk]
             Aw = A if sw is None else A * sw[start:start + chunk, None]
-            G[:d, :d] += (Aw.T @ A).double()
+            if host:  # NumPy's AᵀA is a symmetric rank-k update: half the products
+                a = A.numpy()
+                G[:d, :d] += torch.from_numpy(a.T @ a).double()
+            else:
+                G[:d, :d] += (Aw.T @ A).double()
             if self.fit_intercept:
                 col = Aw.sum(0).double()
                 G[:d, d] += col
