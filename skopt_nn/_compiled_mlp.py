@@ -139,10 +139,11 @@ _POPULATION_HYPER = {0: (), 1: ("momentum", "nesterov"), 2: ("epsilon",),
 MAX_POPULATION_WORK = 32_000
 
 
-def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torch.Tensor):
+def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw):
     """A population's epoch (:meth:`skopt_nn._population._engine.Population.
     _stochastic_epoch`) in one compiled call, the models on the kernel's innermost
-    axis; the (n_batches, M) batch losses, or ``None`` where it does not apply."""
+    axis; the (n_batches, M) batch losses and the last gradients (M, P), or ``None``
+    where it does not apply."""
     net, X = pop.net, pop.X
     spec, b = net.spec, pop.config.batch_size
     M, P = X.shape
@@ -157,8 +158,8 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torc
 
     code, fields = rule
     dtype = X.numpy().dtype
-    XT = _transposed(pop, "X", X)
-    states = [_transposed(pop, name, pop.state[name]) for name in fields]
+    XT = _model_columns(pop.__dict__, "X")
+    states = [_model_columns(pop.state, name) for name in fields]
     states += [np.empty((0, 0), dtype)] * (2 - len(states))
     hyper = np.zeros((4, M))
     for row, name in enumerate(_POPULATION_HYPER[code]):
@@ -177,25 +178,15 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw, G: torc
         hyper, states[0], states[1], pop.rule.count, sched, pop.k, losses)
     pop.k = int(k)
     pop.rule.count = int(count)
-    _write_back(pop, "X", X, XT)
-    for name, S in zip(fields, states):
-        _write_back(pop, name, pop.state[name], S)
-    G.copy_(torch.from_numpy(GT.T))
-    return torch.from_numpy(losses)
+    return torch.from_numpy(losses), torch.from_numpy(GT).T
 
 
-def _transposed(pop, name: str, t: torch.Tensor) -> np.ndarray:
-    """``t`` (M, P) as a (P, M) array: the copy kept from the last epoch where ``t`` has
-    not changed since it was written back (one transpose fewer an epoch)."""
-    cache = pop.__dict__.setdefault("_transposed", {})
-    hit = cache.get(name)
-    if hit is not None and hit[0] is t and hit[1] == t._version:
-        return hit[2]
-    return np.ascontiguousarray(t.numpy().T)
-
-
-def _write_back(pop, name: str, t: torch.Tensor, T: np.ndarray) -> None:
-    """Copy the (P, M) result ``T`` into ``t`` (M, P), and keep it for the next epoch."""
-    t.copy_(torch.from_numpy(T.T))
-    pop.__dict__.setdefault("_transposed", {})[name] = (t, t._version, T)
+def _model_columns(owner: dict, name: str) -> np.ndarray:
+    """``owner[name]``, an (M, P) tensor, as the (P, M) array the kernel updates in
+    place: the tensor becomes the transposed view of that array (one copy, then
+    none while the population keeps its members), so nothing is copied back."""
+    t = owner[name]
+    if not t.T.is_contiguous():
+        t = owner[name] = torch.from_numpy(np.ascontiguousarray(t.numpy().T)).T
+    return t.T.numpy()
 

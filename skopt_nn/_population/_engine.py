@@ -31,6 +31,7 @@ from .._engine import _START_SAMPLE, DIVERGENCE_FACTOR
 from .._epochs import EpochResult
 from ..optim._schedules import KIND_CODES
 from ._network import Batch, StackedNetwork
+from ._records import EpochTable, Ledger, Rules
 from ._rules import population_rule
 
 #: data sets up to this many bytes (over all models) are permuted with one gather
@@ -44,7 +45,6 @@ class Member:
 
     estimator: object
     job: object  # skopt_nn._estimator_base.FitJob, with its trainer
-    rules: stopping.StoppingRules | None = None
     start: float = math.nan
     epochs: int = 0
     reason: str | None = None
@@ -128,10 +128,10 @@ class Population:
         self.k = first.trainer.k
         self._shufflers(members)
         self.starts = np.full(len(members), math.nan)
-        for m in members:
-            m.rules = stopping.StoppingRules(m.job.config.tol, m.job.config.n_iter_no_change,
-                                             m.job.optimizer.stops_on_plateau,
-                                             m.job.objective.loss.smooth)
+        self.max_epochs = np.array([j.config.max_epochs for j in jobs])
+        self.rules = Rules(members, self.X)
+        self.ledger = Ledger(len(members))
+        self.last: EpochTable | None = None
 
     def _shufflers(self, members: list[Member]) -> None:
         """Each member's permutations come from its own generator; members whose
@@ -237,9 +237,11 @@ class Population:
         rows = self.rows
         n = len(rows)
         R, Y, sw = rows.permuted(self._permutations(n))
-        G = torch.empty_like(self.X)
-        stacked = compiled_population_epoch(self, R, Y, sw, G)  # small networks, CPU
-        if stacked is None:
+        compiled = compiled_population_epoch(self, R, Y, sw)  # small networks, CPU
+        if compiled is not None:
+            stacked, G = compiled
+        else:
+            G = torch.empty_like(self.X)
             losses = []
             lr = self._lr(self.k + 1)
             constant = self._constant_steps()
@@ -253,12 +255,12 @@ class Population:
         total = torch.float64 if self.X.device.type != "mps" else self.X.dtype
         weights = torch.tensor(sizes, dtype=total, device=self.X.device)
         loss = (weights @ stacked.to(total)) / n
-        step = self._steps(self.k)
+        # a row's sum is finite where the row is (or, rarely, a finite row overflows
+        # it: that model is trained again alone, which gives its own fit's result)
         read = torch.stack([loss, G.norm(dim=1).to(total),
-                            torch.isfinite(self.X).all(1).to(total)]).cpu().numpy()
-        results = [EpochResult(float(f), float(gn), float(s), len(sizes), n, float(f))
-                   for f, gn, s in zip(read[0], read[1], step, strict=True)]
-        return results, read[2] > 0
+                            self.X.sum(1).to(total)]).cpu().numpy()
+        return EpochTable(read[0], read[1], self._steps(self.k), len(sizes), n,
+                          read[0]), np.isfinite(read[2])
 
     def _batches(self, R: torch.Tensor, Y: torch.Tensor, sw: torch.Tensor | None):
         """The epoch's batches of the rows ``R`` (M, n) with their targets and weights.
@@ -297,49 +299,51 @@ class Population:
         F_new = self.net.value_grad(self.X, self.rows.first(len(self.rows)), G_new)
         read = torch.stack([F.double(), F_new.double(), G_new.norm(dim=1).double(),
                             G_new.abs().amax(1).double(), lr.view(-1).double(),
-                            torch.isfinite(self.X).all(1).double()]).cpu().numpy()
+                            self.X.sum(1).double()]).cpu().numpy()
         n = len(self.rows)
         self.fun_grad = (F_new, G_new)
-        gd = self.members[0].job.optimizer.full_batch  # records f of the new point
-        results = [EpochResult(float(f_new), float(gn), float(s), 1, n, float(f_new),
-                               not math.isfinite(f_new), float(gmax)) if gd else
-                   EpochResult(float(f), float(gn), float(s), 1, n, float(f_new))
-                   for f, f_new, gn, gmax, s in read[:5].T]
-        return results, read[5] > 0
+        if self.members[0].job.optimizer.full_batch:  # records f of the new point
+            table = EpochTable(read[1], read[2], read[4], 1, n, read[1], ~np.isfinite(read[1]),
+                               read[3])
+        else:
+            table = EpochTable(read[0], read[2], read[4], 1, n, read[1])
+        return table, np.isfinite(read[5])  # (a row's sum: see _stochastic_epoch)
 
-    def _after_epoch(self, results: list[EpochResult], finite: np.ndarray, t0: float) -> None:
-        """Each member's records and rules; the members that stop leave."""
-        pairs = list(zip(self.members, results, strict=True))
-        loss = np.array([[e.loss, e.loss_after] for e in results])
+    def _after_epoch(self, table: EpochTable, finite: np.ndarray, t0: float) -> None:
+        """Every member's records and rules; the members that stop leave."""
         limit = self.starts + DIVERGENCE_FACTOR * np.maximum(np.abs(self.starts), 1.0)
-        bad = ~finite | ~np.isfinite(loss).all(1) | (loss > limit[:, None]).any(1)
-        diverging = [m for m, b in zip(self.members, bad, strict=True) if b]
-        for m in diverging:
-            m.alone = True  # trained again alone, as its own fit recovers from divergence
-        self._drop(diverging)
+        bad = ~finite | ~(np.isfinite(table.loss) & np.isfinite(table.loss_after)) | \
+            (table.loss > limit) | (table.loss_after > limit)
+        if bad.any():
+            diverging = [m for m, b in zip(self.members, bad, strict=True) if b]
+            for m in diverging:
+                m.alone = True  # trained again alone, as its own fit recovers from divergence
+            self._drop(diverging)
+            table = table.select(np.flatnonzero(~bad))
+        if not self.members:
+            return
         scores = self._validation_scores()
+        self.ledger.append(table, scores, time.perf_counter() - t0)
+        self.last = table
+        reasons = self.rules.after_epoch(table, scores, self.X, self.members)
+        finished = len(self.ledger) >= self.max_epochs
         done = []
-        live = [e for m, e in pairs if not m.alone]
-        for i, (m, epoch) in enumerate(zip(self.members, live, strict=True)):
-            m.job.trainer.x = self.X[i]
-            m.epochs += 1
-            m.last = epoch
-            m.reason = m.job.trainer.record(epoch, None if scores is None else scores[i],
-                                            m.rules, t0)
-            if m.reason is None and m.epochs >= m.job.config.max_epochs:
-                m.reason = stopping.MAX_ITER if m.job.config.tol is not None else None
+        for m, reason, end in zip(self.members, reasons, finished, strict=True):
+            if reason is None and end:
+                reason = stopping.MAX_ITER if m.job.config.tol is not None else None
                 m.finished = True
-            if m.reason is not None or m.finished:
+            m.reason = reason
+            if reason is not None or m.finished:
                 done.append(m)
         self._drop(done)
 
-    def _validation_scores(self) -> list | None:
+    def _validation_scores(self) -> np.ndarray | None:
         if self.validation is None:
             return None
         with torch.inference_mode():
             Z = self.net.decision(self.X, self.validation).double().cpu().numpy()
-        return [m.estimator._output_score(Z[i], m.job.validation_set[1])
-                for i, m in enumerate(self.members)]
+        return np.array([m.estimator._output_score(Z[i], m.job.validation_set[1])
+                         for i, m in enumerate(self.members)], dtype=float)
 
     def _drop(self, done: list[Member]) -> None:
         """Write the finished members back into their trainers and compact the rest."""
@@ -355,13 +359,22 @@ class Population:
                 trainer.opt_state = self.rule.state_of(i, trainer.x, self.state)
                 trainer.k = self.k
                 trainer.fun_grad = None
+                self.ledger.write(i, trainer, self.validation is not None)
+                self.rules.write(i, trainer.progress)
+                m.epochs = len(self.ledger)
+                m.last = None if self.last is None else self.last.row(i)
         keep = [i for i, m in enumerate(self.members) if id(m) not in leaving]
         self.members = [self.members[i] for i in keep]
         if not keep:
             return
         index = torch.tensor(keep, device=self.X.device)
+        self.ledger.select(np.array(keep))
+        self.rules.select(np.array(keep), index)
+        if self.last is not None:
+            self.last = self.last.select(np.array(keep))
         self.source = self.source[keep]
         self.starts = self.starts[keep]
+        self.max_epochs = self.max_epochs[keep]
         self.X = self.X.index_select(0, index)
         self.state = self.rule.select(index, self.state)
         self.net.select(index)
