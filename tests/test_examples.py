@@ -153,7 +153,35 @@ def check_convergence_rates(ns, figures):
     assert len(figures[2].axes[0].get_lines()) == 10  # 5 runs, 3 scaled bounds, 2 floors
 
 
+def check_scaling_out(ns, figures):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    results = ns["results"]
+    drift = results["lbfgs_drift"]
+    assert len(drift) == results["lbfgs_one"].n_iter_ == results["lbfgs_ranks"].n_iter_
+    assert drift[:20].max() < 1e-10  # the one-process iterations, to rounding
+    lbfgs_scores = [results[k].score(ns["X_test"], ns["y_test"])
+                    for k in ("lbfgs_ranks", "lbfgs_one")]
+    assert abs(lbfgs_scores[0] - lbfgs_scores[1]) < 0.01
+    ranks, one = results["adam_scores"]
+    assert ranks >= one - 0.02 and ranks > 0.6
+    assert results["adam_ranks"].n_iter_ == ns["adam"].max_iter
+    (fig,) = figures
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 1, 2]
+    # the search on the cluster is the search of n_jobs=1
+    search = results["search"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local = GridSearchCV(clone(search.estimator), search.param_grid, cv=3).fit(
+            ns["X_train"], ns["y_train"])
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               local.cv_results_["mean_test_score"], atol=1e-12)
+    assert search.best_params_ == local.best_params_
+
+
 CHECKS = {
+    "plot_scaling_out.py": check_scaling_out,
     "plot_lecture_notebook.py": check_lecture_notebook,
     "plot_gridsearch_optimizers.py": check_gridsearch_optimizers,
     "plot_batched_search.py": check_batched_search,
