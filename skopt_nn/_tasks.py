@@ -104,11 +104,12 @@ class ClassificationTask:
         if multilabel:
             Y = np.where(np.asarray(y) > 0, 1.0, -1.0)
             return Y, sw
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"`y` has classes not in `self.classes_`: y contains labels "
-                f"{unseen.tolist()!r} not in classes {self.classes_.tolist()!r}.")
+        if not (first_call and classes is None):  # else classes_ are y's labels
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`: y contains labels "
+                    f"{unseen.tolist()!r} not in classes {self.classes_.tolist()!r}.")
         idx = np.searchsorted(self.classes_, y)
         sw = self._apply_class_weight(idx, sw)
         K = len(self.classes_)
