@@ -158,8 +158,11 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw):
 
     code, fields = rule
     dtype = X.numpy().dtype
-    XT = _model_columns(pop.__dict__, "X")
-    states = [_model_columns(pop.state, name) for name in fields]
+    pop.X, XT = _model_columns(pop.X)
+    states = []
+    for name in fields:
+        pop.state[name], S = _model_columns(pop.state[name])
+        states.append(S)
     states += [np.empty((0, 0), dtype)] * (2 - len(states))
     hyper = np.zeros((4, M))
     for row, name in enumerate(_POPULATION_HYPER[code]):
@@ -181,12 +184,10 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw):
     return torch.from_numpy(losses), torch.from_numpy(GT).T
 
 
-def _model_columns(owner: dict, name: str) -> np.ndarray:
-    """``owner[name]``, an (M, P) tensor, as the (P, M) array the kernel updates in
-    place: the tensor becomes the transposed view of that array (one copy, then
+def _model_columns(t: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """An (M, P) tensor as the (P, M) array the kernel updates in place, and the
+    tensor to keep in its stead: the transposed view of that array (one copy, then
     none while the population keeps its members), so nothing is copied back."""
-    t = owner[name]
     if not t.T.is_contiguous():
-        t = owner[name] = torch.from_numpy(np.ascontiguousarray(t.numpy().T)).T
-    return t.T.numpy()
-
+        t = torch.from_numpy(np.ascontiguousarray(t.numpy().T)).T
+    return t, t.T.numpy()

@@ -121,15 +121,18 @@ class Rules:
         self.best_loss = np.array([p.best_loss for p in progress], dtype=float)
         self.best_score = np.array([p.best_validation_score for p in progress], dtype=float)
         self.no_improve = np.array([p.no_improve for p in progress])
-        self.best_x = torch.stack([X[i] if p.best_x is None else p.best_x
-                                   for i, p in enumerate(progress)]).to(X)
         self.has_best = np.array([p.best_x is not None for p in progress])
+        #: the best weights by validation score (early stopping only)
+        self.best_x = None if all(j.validation_set is None for j in jobs) else \
+            torch.stack([X[i] if p.best_x is None else p.best_x
+                         for i, p in enumerate(progress)]).to(X)
 
     def select(self, keep: np.ndarray, index: torch.Tensor) -> None:
         for name in ("tol", "margin", "n_iter_no_change", "plateau", "smooth", "best_loss",
                      "best_score", "no_improve", "has_best"):
             setattr(self, name, getattr(self, name)[keep])
-        self.best_x = self.best_x.index_select(0, index)
+        if self.best_x is not None:
+            self.best_x = self.best_x.index_select(0, index)
 
     def after_epoch(self, table: EpochTable, scores: np.ndarray | None, X: torch.Tensor,
                     members: list) -> list:
@@ -172,5 +175,5 @@ class Rules:
         progress.best_loss = float(self.best_loss[position])
         progress.best_validation_score = float(self.best_score[position])
         progress.no_improve = int(self.no_improve[position])
-        if self.has_best[position]:
+        if self.best_x is not None and self.has_best[position]:
             progress.best_x = self.best_x[position].clone()
