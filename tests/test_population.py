@@ -313,3 +313,67 @@ def test_verbose_reports_each_groups_epochs(regression, capsys):
     assert lines == ["fit_many group 1/1 (2 models): epoch 1, 2 models training",
                      "fit_many group 1/1 (2 models): epoch 2, 1 models training",
                      "fit_many group 1/1 (2 models): epoch 3, 0 models training"]
+
+
+@pytest.mark.parametrize("form", ["direct", "transposed", "numpy"])
+@pytest.mark.parametrize("loss", ["softmax", "softmax_weighted", "squared"])
+def test_stacked_gradient_in_every_product_form(form, loss, monkeypatch):
+    """The batched backpropagation equals autograd on the batched value, whichever
+    form (torch direct, torch transposed, NumPy) each product takes, for the
+    many-class softmax on Zᵀ and for a loss object's own derivative."""
+    import torch
+
+    from skopt_nn._data import Dataset
+    from skopt_nn._losses import SoftmaxCrossEntropy, SquaredError
+    from skopt_nn._mlp_objective import MLPObjective
+    from skopt_nn._objective import NetworkSpec
+    from skopt_nn._population import _network
+
+    monkeypatch.setattr(_network, "_fastest", lambda A, B: getattr(_network, form.upper()))
+    M, b, d, h, K = 3, 70, 6, 30, 10
+    objective = SoftmaxCrossEntropy() if loss.startswith("softmax") else SquaredError()
+    spec = NetworkSpec((d, h, K), "tanh", objective, True, penalty_per_batch=True)
+    alphas = torch.tensor([[0.0], [1e-2], [0.3]], dtype=torch.float64)
+    net = _network.StackedNetwork(spec, objective, alphas)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(M, net.n_params, generator=g, dtype=torch.float64) * 0.3
+    A0 = torch.randn(M, b, d, generator=g, dtype=torch.float64)
+    if loss.startswith("softmax"):
+        Y = torch.nn.functional.one_hot(torch.randint(K, (M, b), generator=g), K).double()
+    else:
+        Y = torch.randn(M, b, K, generator=g, dtype=torch.float64)
+    sw = torch.rand(M, b, generator=g, dtype=torch.float64) + 0.5 \
+        if loss == "softmax_weighted" else None
+    ws = 1.0 if sw is None else 1.3  # the raw weights' mean (1 without weights)
+    batch = _network.Batch(A0, Y, sw, torch.full((M, 1), ws, dtype=torch.float64))
+    # every product but the first layer's takes the form under test
+    assert b * h * K > _network._NUMPY_MACS
+    G = torch.empty_like(X)
+    for _ in range(2):  # the second call reuses the scratch buffers
+        F = net.value_grad(X, batch, G)
+    # the reference: each model's own objective, differentiated by autograd
+    for m in range(M):
+        single = MLPObjective((d, h, K), "tanh", objective, float(alphas[m]))
+        x = X[m].clone().requires_grad_(True)
+        data = Dataset(A0[m], Y[m], None if sw is None else sw[m], ws)
+        F_ref = single.value(x, data)
+        (g_ref,) = torch.autograd.grad(F_ref, x)
+        torch.testing.assert_close(F[m], F_ref.detach(), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(G[m], g_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_ten_classes_on_the_torch_path_equal_single_fits(populations, monkeypatch):
+    """A population too large for the compiled epoch (the torch path: batched
+    products, the softmax on Zᵀ, reused buffers) gives each model its own fit."""
+    monkeypatch.setenv("SKOPT_NN_COMPILED", "0")
+    X, y = make_classification(400, 12, n_informative=8, n_classes=10, random_state=1)
+    rng = np.random.default_rng(1)
+    sw = rng.uniform(0.5, 2.0, len(y))
+    ests = [MLPClassifier(hidden_layer_sizes=(40,), optimizer="adam", batch_size=64,
+                          learning_rate_init=lr, alpha=a, max_iter=6, random_state=0)
+            for lr, a in [(1e-3, 1e-4), (3e-3, 1e-2), (1e-2, 0.0)]]
+    single = _one_by_one(ests, X, y, sample_weight=sw)
+    fit_many(ests, X, y, sample_weight=sw)
+    assert populations == [3]
+    for b, s in zip(ests, single):
+        _assert_same_fit(b, s, X)

@@ -33,6 +33,7 @@ from ..optim._schedules import KIND_CODES
 from ._network import Batch, StackedNetwork
 from ._records import EpochTable, Ledger, Rules
 from ._rules import population_rule
+from ._scratch import Scratch
 
 #: data sets up to this many bytes (over all models) are permuted with one gather
 #: per epoch; larger ones gather each step's batch
@@ -85,23 +86,32 @@ class _Rows:
         if self.sw is not None:
             self.sw = self.sw.index_select(0, keep)
 
-    def take(self, R: torch.Tensor) -> torch.Tensor:
+    def take(self, R: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """The inputs of rows ``R`` (M, b), shape (M, b, d): one ``index_select``
-        (5x faster than indexing with the matrix)."""
-        return self.X.index_select(0, R.reshape(-1)).view(*R.shape, self.X.shape[1])
+        (5x faster than indexing with the matrix), into ``out`` where given."""
+        d = self.X.shape[1]
+        if out is None:
+            return self.X.index_select(0, R.reshape(-1)).view(*R.shape, d)
+        torch.index_select(self.X, 0, R.reshape(-1), out=out.view(-1, d))
+        return out
 
     def first(self, n: int) -> Batch:
         """Each model's first ``n`` rows, in stored order."""
         return Batch(self.take(self.R[:, :n]), self.Y[:, :n],
                      None if self.sw is None else self.sw[:, :n], self.ws)
 
-    def permuted(self, perm: torch.Tensor):
-        """(rows, targets, weights) of each model in the order ``perm`` (M, n)."""
+    def permuted(self, perm: torch.Tensor, scratch: Scratch):
+        """(rows, targets, weights) of each model in the order ``perm`` (M, n), in
+        ``scratch``'s buffers (overwritten by the next epoch's)."""
         M, n, K = self.Y.shape
-        flat = (perm + torch.arange(0, M * n, n, device=perm.device)[:, None]).view(-1)
-        R = self.R.view(-1).index_select(0, flat).view(M, n)
-        Y = self.Y.view(M * n, K).index_select(0, flat).view(M, n, K)
-        sw = None if self.sw is None else self.sw.view(-1).index_select(0, flat).view(M, n)
+        flat = torch.add(perm, torch.arange(0, M * n, n, device=perm.device)[:, None],
+                         out=scratch.get("flat", (M, n), perm)).view(-1)
+        R = torch.index_select(self.R.view(-1), 0, flat,
+                               out=scratch.get("R", (M * n,), self.R)).view(M, n)
+        Y = torch.index_select(self.Y.view(M * n, K), 0, flat,
+                               out=scratch.get("Y", (M * n, K), self.Y)).view(M, n, K)
+        sw = None if self.sw is None else torch.index_select(
+            self.sw.view(-1), 0, flat, out=scratch.get("sw", (M * n,), self.sw)).view(M, n)
         return R, Y, sw
 
 
@@ -121,6 +131,8 @@ class Population:
         self.rule = population_rule(first.optimizer)([j.trainer.optimizer for j in jobs], like)
         self.state = self.rule.init_state(self.X)
         self.rows = _Rows([j.data for j in jobs])
+        #: an epoch's permuted rows and a step's batch, reused (see :class:`Scratch`)
+        self.scratch = Scratch()
         self.full_batch = first.optimizer.full_batch or self.config.batch_size >= len(self.rows)
         self.validation = None
         if first.validation_set is not None:
@@ -236,7 +248,7 @@ class Population:
         """Mini-batch steps over each model's permutation (lecture Eq. 24-26)."""
         rows = self.rows
         n = len(rows)
-        R, Y, sw = rows.permuted(self._permutations(n))
+        R, Y, sw = rows.permuted(self._permutations(n), self.scratch)
         compiled = compiled_population_epoch(self, R, Y, sw)  # small networks, CPU
         if compiled is not None:
             stacked, G = compiled
@@ -277,16 +289,25 @@ class Population:
         def blocks(T: torch.Tensor) -> torch.Tensor:  # (M, full, ...) -> (nb, M, b, ...)
             return T[:, :full].reshape(M, full // b, b, *T.shape[2:]).transpose(0, 1)
 
+        scratch = self.scratch
         if full:
-            Xb = rows.take(blocks(R).reshape(-1, b)).view(full // b, M, b, -1)
-            Yb = blocks(Y).contiguous()
-            swb = None if sw is None else blocks(sw).contiguous()
+            nb, d = full // b, rows.X.shape[1]
+            Xb = rows.take(blocks(R).reshape(-1, b),
+                           scratch.get("epoch X", (nb * M, b, d), rows.X)).view(nb, M, b, d)
+            Yb = scratch.get("epoch Y", (nb, M, b, Y.shape[2]), Y).copy_(blocks(Y))
+            swb = None if sw is None else \
+                scratch.get("epoch sw", (nb, M, b), sw).copy_(blocks(sw))
             for j in range(full // b):
                 yield Batch(Xb[j], Yb[j], None if swb is None else swb[j], rows.ws)
         for start in range(full, n, b):
             stop = min(start + b, n)
-            yield Batch(rows.take(R[:, start:stop]), Y[:, start:stop].contiguous(),
-                        None if sw is None else sw[:, start:stop].contiguous(), rows.ws)
+            size = stop - start
+            Xb = rows.take(R[:, start:stop], scratch.get(("X", size), (M, size, rows.X.shape[1]),
+                                                         rows.X))
+            Yb = scratch.get(("Y", size), (M, size, Y.shape[2]), Y).copy_(Y[:, start:stop])
+            swb = None if sw is None else \
+                scratch.get(("sw", size), (M, size), sw).copy_(sw[:, start:stop])
+            yield Batch(Xb, Yb, swb, rows.ws)
 
     def _full_batch_epoch(self):
         """One step on all rows (gradient descent; a mini-batch method whose batch is

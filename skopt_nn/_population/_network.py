@@ -21,12 +21,13 @@ no hidden layer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .._losses import Loss
+from .._losses import _TRANSPOSED_SOFTMAX_K, Loss, SoftmaxCrossEntropy
 from .._mlp_objective import (
     _ACTIVATIONS,
     _ACTIVATIONS_,
@@ -35,74 +36,114 @@ from .._mlp_objective import (
     _best_time,
 )
 from .._objective import NetworkSpec
+from ._scratch import Scratch
 
 #: batched products of at most this many multiply-adds per model run in NumPy on the
 #: CPU: for the small matrices of the lecture's networks its batched matmul was 2-4x
 #: faster than torch's bmm (120 x 16x10 by 10x20: 25 against 90 us); larger ones
 #: run in torch, faster there
 _NUMPY_MACS = 1 << 14
-#: the transposed form of a larger product is kept where it takes at most this share
-#: of the direct one's time
+#: NumPy's form is tried only for products of at most this many multiply-adds per
+#: model: OpenBLAS runs those on one thread (its threshold is 4 x 65536), while a
+#: larger one would start its threads beside torch's (measured: a step 6x slower)
+_NUMPY_MAX_MACS = 1 << 18
+#: another form of a larger product is kept where it takes at most this share of the
+#: direct one's time
 _LAYOUT_MARGIN = 0.8
-#: (M, n, k, m, A's strides, B's strides, dtype) -> whether (Bᵀ Aᵀ)ᵀ is faster than A B
-_LAYOUTS: dict[tuple, bool] = {}
+#: the forms of a batched product ``A @ B``: torch's ``bmm(A, B)``, its transposed
+#: ``bmm(Bᵀ, Aᵀ)ᵀ``, and NumPy's ``matmul`` (OpenBLAS, one product per model)
+DIRECT, TRANSPOSED, NUMPY = 0, 1, 2
+#: (M, n, k, m, A's strides, B's strides, dtype) -> the fastest form
+_LAYOUTS: dict[tuple, int] = {}
 
 
-def _transposed_faster(A: torch.Tensor, B: torch.Tensor) -> bool:
-    """Whether ``bmm(Bᵀ, Aᵀ)ᵀ`` runs clearly faster than ``bmm(A, B)`` for these
-    operands (timed once per process and layout, on the CPU).
+def _numpy_operand(B: torch.Tensor) -> np.ndarray:
+    """``B`` as a NumPy array NumPy multiplies fast (contiguous: its product of a
+    strided operand is slow)."""
+    b = B.numpy()
+    return b if b.flags.c_contiguous else np.ascontiguousarray(b)
 
-    With MKL on an AMD EPYC, a narrow result (8 x 256x64 by 64x10) took 190 us
-    directly and 46 us transposed, the gradient block 8 x 64x256 by 256x10 193
-    against 45 us: the layout of the result decides the speed, as for one model
-    (see :mod:`skopt_nn._mlp_objective`).
+
+def _fastest(A: torch.Tensor, B: torch.Tensor) -> int:
+    """The fastest form of ``A @ B`` for these operands' shapes and layouts, timed
+    once per process and layout on the CPU (:data:`DIRECT` elsewhere).
+
+    With MKL on a 2-core AMD EPYC the layout of a narrow result decides the speed,
+    as for one model (see :mod:`skopt_nn._mlp_objective`): 8 x 256x64 by 64x10
+    took 190 us directly and 46 us transposed.  NumPy's batched matmul, one
+    OpenBLAS product per model, beat both for 16 x 256x64 by 64x10 (79 against 95
+    us transposed and 390 direct) and for the gradient block 16 x 64x256 by
+    256x10 (54 against 92 and 418); products of square blocks run alike.
     """
     if A.device.type != "cpu":
-        return False
+        return DIRECT
     key = (*A.shape, B.shape[2], A.stride(), B.stride(), A.dtype)
     hit = _LAYOUTS.get(key)
     if hit is None:
         a, b = A.clone(), B.clone()  # the operands' layouts, not their numbers
+        out = np.empty((A.shape[0], A.shape[1], B.shape[2]), dtype=a.numpy().dtype)
+        an = a.numpy()
+        numpy = A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MAX_MACS
         with torch.inference_mode():
-            direct = _best_time(lambda: torch.bmm(a, b))
-            transposed = _best_time(lambda: torch.bmm(b.transpose(1, 2), a.transpose(1, 2)))
-            direct = min(direct, _best_time(lambda: torch.bmm(a, b)))
-        hit = _LAYOUTS[key] = transposed <= _LAYOUT_MARGIN * direct
+            times = [_best_time(lambda: torch.bmm(a, b)),
+                     _best_time(lambda: torch.bmm(b.transpose(1, 2), a.transpose(1, 2))),
+                     _best_time(lambda: np.matmul(an, _numpy_operand(b), out=out))
+                     if numpy else math.inf]
+            times[DIRECT] = min(times[DIRECT], _best_time(lambda: torch.bmm(a, b)))
+        best = min((TRANSPOSED, NUMPY), key=lambda form: times[form])
+        hit = _LAYOUTS[key] = best if times[best] <= _LAYOUT_MARGIN * times[DIRECT] \
+            else DIRECT
     return hit
 
 
-def _bmm(A: torch.Tensor, B: torch.Tensor, timed: bool = True) -> torch.Tensor:
-    """The batched product ``A @ B`` of ``(M, n, k)`` by ``(M, k, m)``, in the layout
+def _bmm(A: torch.Tensor, B: torch.Tensor, timed: bool = True,
+         scratch: Scratch | None = None, slot=None) -> torch.Tensor:
+    """The batched product ``A @ B`` of ``(M, n, k)`` by ``(M, k, m)``, in the form
     that is fast for the shapes (the result may be a transposed view); ``timed=False``
-    for a product made once (it is not worth timing)."""
-    if A.shape[1] == 1:  # a row times a matrix (the gradient of one input feature)
+    for a product made once (it is not worth timing).  With ``scratch``, the result
+    is written into its buffer ``slot`` (overwritten by the next product there)."""
+    M, n, m = A.shape[0], A.shape[1], B.shape[2]
+
+    def out(shape):
+        return None if scratch is None else scratch.get(slot, shape, A)
+
+    if n == 1:  # a row times a matrix (the gradient of one input feature)
         return torch.sum(A.transpose(1, 2) * B, 1, keepdim=True)
-    if A.device.type == "cpu" and A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MACS:
-        b = B.numpy()
-        if not b.flags.c_contiguous:  # NumPy's product of a strided operand is slow
-            b = np.ascontiguousarray(b)
-        return torch.from_numpy(np.matmul(A.numpy(), b))
-    if timed and _transposed_faster(A, B):
-        return torch.bmm(B.transpose(1, 2), A.transpose(1, 2)).transpose(1, 2)
-    return torch.bmm(A, B)
+    small = A.device.type == "cpu" and n * A.shape[2] * m <= _NUMPY_MACS
+    form = NUMPY if small else _fastest(A, B) if timed else DIRECT
+    if form == NUMPY:
+        C = out((M, n, m))
+        if C is None:
+            return torch.from_numpy(np.matmul(A.numpy(), _numpy_operand(B)))
+        np.matmul(A.numpy(), _numpy_operand(B), out=C.numpy())
+        return C
+    if form == TRANSPOSED:
+        C = out((M, m, n))
+        return torch.bmm(B.transpose(1, 2), A.transpose(1, 2), out=C).transpose(1, 2)
+    return torch.bmm(A, B, out=out((M, n, m)))
 
 
-def _bmm_into(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor) -> None:
-    """``out = A @ B``, batched, into a (strided) view ``out``."""
+def _bmm_into(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor,
+              scratch: Scratch | None = None, slot=None) -> None:
+    """``out = A @ B``, batched, into a (strided) view ``out``: NumPy's form writes
+    there directly, torch's through ``scratch``'s buffer ``slot``."""
     if A.shape[1] == 1:
         torch.sum(A.transpose(1, 2) * B, 1, keepdim=True, out=out)
-    elif A.device.type == "cpu" and A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MACS:
-        np.matmul(A.numpy(), B.numpy(), out=out.numpy())
+    elif A.device.type == "cpu" and (A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MACS
+                                     or _fastest(A, B) == NUMPY):
+        np.matmul(A.numpy(), _numpy_operand(B), out=out.numpy())
     else:
-        out.copy_(_bmm(A, B))
+        out.copy_(_bmm(A, B, scratch=scratch, slot=slot))
 
 
 def _baddbmm(bias: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-             timed: bool = True) -> torch.Tensor:
+             timed: bool = True, scratch: Scratch | None = None, slot=None) -> torch.Tensor:
     """``bias + A @ B``, batched."""
     if A.shape[2] == 1:  # one input feature: an outer product, bias + A ⊙ B
-        return torch.addcmul(bias, A, B)
-    return _bmm(A, B, timed).add_(bias)
+        C = None if scratch is None else scratch.get(slot, (A.shape[0], A.shape[1],
+                                                             B.shape[2]), A)
+        return torch.addcmul(bias, A, B, out=C)
+    return _bmm(A, B, timed, scratch, slot).add_(bias)
 
 
 @dataclass(slots=True)
@@ -149,11 +190,13 @@ class StackedNetwork:
         self._dact = _DERIVATIVES[spec.activation]
         self._cached = None
         self._penalties: dict = {}
+        self._scratch = Scratch()  # value_grad's results, reused step after step
 
     def select(self, keep: torch.Tensor) -> None:
         """Keep the models ``keep`` (row indices)."""
         self.alphas = self.alphas.index_select(0, keep)
         self._penalties.clear()
+        self._scratch.clear()
 
     def _views(self, X: torch.Tensor) -> list:
         """Each layer's ``(W, b)`` as views ``(M, fan_in, fan_out)``, ``(M, 1, fan_out)``
@@ -208,35 +251,60 @@ class StackedNetwork:
 
     def value_grad(self, X: torch.Tensor, batch: Batch, G: torch.Tensor) -> torch.Tensor:
         """F of each model, shape ``(M,)``; writes each model's ∇F into its row of ``G``."""
+        scratch = self._scratch
         with torch.inference_mode():
             views = self._views(X)
             A, inputs = batch.X, []
             for i, (W, b) in enumerate(views):  # forward (Eq. 9)
                 inputs.append(A)
-                A = _baddbmm(b, A, W)
+                A = _baddbmm(b, A, W, scratch=scratch, slot=("forward", i))
                 if i < len(views) - 1 and self._act_ is not None:
                     A = self._act_(A)
             M, n, K = A.shape
-            f, dZ = self.loss.value_and_derivative(A.reshape(M * n, K),
-                                                   batch.Y.reshape(M * n, K))
-            f, delta = f.view(M, n), dZ.reshape(M, n, K)
-            if batch.sw is not None:
-                f, delta = f * batch.sw, delta * batch.sw[:, :, None]
-            delta = delta / n  # δ_L (Eq. 11)
+            f, delta = self._output_delta(A, batch)  # δ_L (Eq. 11)
             for i in range(len(views) - 1, -1, -1):  # backward (Eq. 10-13)
                 s, m, e, fi, fo = self.layers[i]
-                _bmm_into(inputs[i].transpose(1, 2), delta, G[:, s:m].view(M, fi, fo))
+                _bmm_into(inputs[i].transpose(1, 2), delta, G[:, s:m].view(M, fi, fo),
+                          scratch, ("gradient", i))
                 if self.spec.fit_intercept:
                     torch.sum(delta, 1, out=G[:, m:e])
                 else:
                     G[:, m:e].zero_()
                 if i > 0:
-                    delta = _bmm(delta, views[i][0].transpose(1, 2))
+                    delta = _bmm(delta, views[i][0].transpose(1, 2), scratch=scratch,
+                                 slot=("delta", i))
                     self._derivative(delta, inputs[i])
-            Xc = X * self._penalty_weights(batch)
+            Xc = torch.mul(X, self._penalty_weights(batch),
+                           out=scratch.get("penalty", X.shape, X))
             G.add_(Xc)
             F = torch.linalg.vecdot(Xc, X).mul_(0.5).add_(f.mean(1))
         return F.clone()
+
+    def _output_delta(self, Z: torch.Tensor, batch: Batch) -> tuple:
+        """Each model's per-sample ``s ⊙ f`` (M, n) and δ_L = s ⊙ ∂f/∂Z / n (M, n, K).
+
+        The softmax cross-entropy of many classes runs on Zᵀ (M, K, n), the layout in
+        which the output product is fast and its log-softmax over the classes is a
+        reduction over the middle axis; δ_L is then a transposed view.  The numbers
+        are those of :meth:`SoftmaxCrossEntropy.value_and_derivative`.
+        """
+        M, n, K = Z.shape
+        sw = batch.sw
+        if type(self.loss) is SoftmaxCrossEntropy and K >= _TRANSPOSED_SOFTMAX_K:
+            ZT = Z.transpose(1, 2)
+            log_p = torch.log_softmax(ZT if ZT.is_contiguous() else ZT.contiguous(), 1)
+            YT = batch.Y.transpose(1, 2)
+            f = (log_p * YT).sum(1).neg_()
+            dT = log_p.exp_().sub_(YT)
+            if sw is not None:
+                f.mul_(sw)
+                dT.mul_(sw[:, None, :])
+            return f, dT.div_(n).transpose(1, 2)
+        f, dZ = self.loss.value_and_derivative(Z.reshape(M * n, K), batch.Y.reshape(M * n, K))
+        f, delta = f.view(M, n), dZ.reshape(M, n, K)
+        if sw is not None:
+            f, delta = f * sw, delta * sw[:, :, None]
+        return f, delta / n
 
     def _derivative(self, delta: torch.Tensor, A: torch.Tensor) -> None:
         """δ ← δ ⊙ σ'(Z), read off the activation's output A = σ(Z), in place."""

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..optim._update_rules import SGD, AdaGrad, Adam, GradientDescent, Momentum, RMSProp
+from ._scratch import Scratch
 
 
 class PopulationRule:
@@ -40,6 +41,7 @@ class PopulationRule:
         self.columns = {name: _column([getattr(o, name) for o in optimizers], like)
                         for name in self.hyper}
         self.count = 0  # steps taken (the same for every model of the population)
+        self.scratch = Scratch()  # a step's temporaries, reused
         self._set_shared()
 
     def _set_shared(self) -> None:
@@ -161,7 +163,9 @@ class _Adam(PopulationRule):
             rate = lr * (math.sqrt(1.0 - b2**k) / (1.0 - b1**k))
             m.lerp_(G, 1.0 - b1)
             v.mul_(b2).addcmul_(G, G, value=1.0 - b2).add_(eps * (1.0 - b2))
-        X.addcmul_(m, v.rsqrt().mul_(rate), value=-1.0)  # Eq. 39 (1/√v: one call)
+        # Eq. 39 (1/√v: one call)
+        X.addcmul_(m, torch.rsqrt(v, out=self.scratch.get("rsqrt", v.shape, v)).mul_(rate),
+                   value=-1.0)
 
 
 #: the optimizers that train in a population, by class
