@@ -148,3 +148,26 @@ def test_epoch_batcher_gives_the_epochs_of_epoch_batches(sparse_input, weighted,
             _same(got.slice(0, len(got)), want)
     if not sparse_input:
         assert seen[0] == seen[1] == seen[2]  # gathered into the same buffers
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_a_large_dense_set_is_gathered_chunk_by_chunk_into_one_buffer(weighted, monkeypatch):
+    """Above GATHER_EPOCH_BYTES a dense epoch is gathered a chunk of whole batches at
+    a time into buffers made once: each batch, read before the next, holds the rows
+    epoch_batches gives, and every chunk reuses the first chunk's memory."""
+    dense, _ = _datasets(weighted=weighted, K=2)
+    monkeypatch.setattr(_data, "GATHER_EPOCH_BYTES", 0)
+    monkeypatch.setattr(_data, "CHUNK_BYTES", 8 * _data._nbytes(dense) // N)  # 8 rows
+    batcher = _data.EpochBatcher(dense, 3)
+    generator = torch.Generator().manual_seed(5)
+    pointers = set()
+    for _ in range(2):
+        perm = torch.randperm(N, generator=generator)
+        expected = _reference_batches(dense, 3, perm)
+        got = 0
+        for batch, want in zip(batcher.epoch(perm), expected, strict=True):
+            _same(batch.slice(0, len(batch)), want)
+            pointers.add(batch.X.untyped_storage().data_ptr())
+            got += 1
+        assert got == len(expected)
+    assert len(pointers) == 1  # one chunk buffer for every chunk of both epochs
