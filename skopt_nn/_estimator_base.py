@@ -248,10 +248,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """Validate the parameters and the data of a training call; the call's job,
         without its trainer (:meth:`_start` makes or resumes it).
 
-        The random numbers come from one ``check_random_state(random_state)`` per
-        call: a first call's initial weights, then the validation split
-        (:meth:`_validation_split`), then the epochs' batch orders (the job's
-        :class:`Shuffler`), as scikit-learn's MLP draws them.
+        The random numbers come in scikit-learn's MLP order from one
+        ``check_random_state(random_state)`` per call: a first call's initial
+        weights, then the validation split (:meth:`_validation_split`), then the
+        epochs' batch orders (the job's :class:`Shuffler`).
         """
         continuing = hasattr(self, "_trainer") and (incremental or self.warm_start)
         self._validate_params()
@@ -294,9 +294,10 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """The call's batch orders, once the call's other draws from ``random_state``
         are made.
 
-        One stream of the estimator's own, seeded from ``random_state`` by the
-        first call and continued by the next (``partial_fit`` epochs continue a
-        fit's), a fresh permutation each epoch.
+        Here (the linear models, which cannot follow scikit-learn's SGD stream): one
+        stream of their own, seeded from ``random_state`` by the first call and
+        continued by the next (``partial_fit`` epochs continue a fit's), a fresh
+        permutation each epoch; the MLPs take scikit-learn's MLP stream instead.
         """
         kept = getattr(self, "_trainer", None)
         if continuing and kept.shuffler is not None:
@@ -421,11 +422,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
     def _validation_split(self, X, Y, sw, y, random_state: np.random.RandomState):
         """Early stopping's held-out split: ``(X, X_val, Y, Y_val, sw)``.
 
-        Stratified by the labels for a classifier with one label column, from a
-        seed of its own (``random_state`` is not drawn from).
+        Here (the linear models) stratified by the labels for a classifier with
+        one label column, from a seed of its own: the first number the call draws
+        from ``random_state`` (the shuffler's seed is the next); the MLPs take
+        scikit-learn's MLP split instead.
         """
         stratify = y if self._is_classifier() and np.ndim(y) == 1 else None
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = random_state.randint(np.iinfo(np.int32).max)
         return self._split(X, Y, sw, stratify, seed)
 
     def _split(self, X, Y, sw, stratify, random_state):

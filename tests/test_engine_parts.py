@@ -745,9 +745,11 @@ def test_pickled_state_continues_identically(name):
     assert copy_._trainer.k == clf._trainer.k
 
 
-def test_pickled_shuffler_continues_identically():
+def test_pickled_shuffler_continues_or_is_left_to_the_next_call():
     """A linear model's batch orders continue over calls on a stream of its own: it is
-    pickled (as its NumPy state), and the copy continues with the original's orders."""
+    pickled (as its NumPy state), and the copy continues with the original's orders.
+    An MLP's composed orders belong to their call (scikit-learn's): not pickled, and
+    the next call draws afresh either way."""
     X, y = _classification_data(n=100)
     kw = dict(optimizer="sgd", batch_size=16, max_iter=2, tol=None, random_state=0,
               device="cpu")
@@ -763,6 +765,12 @@ def test_pickled_shuffler_continues_identically():
     fresh.partial_fit(X, y)
     fresh.partial_fit(X, y)
     assert not np.array_equal(fresh.coef_, clf.coef_)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), **kw).fit(X, y)
+    twin = pickle.loads(pickle.dumps(reg))
+    assert reg._trainer.shuffler is not None and twin._trainer.shuffler is None
+    reg.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    np.testing.assert_array_equal(reg.coefs_[0], twin.coefs_[0])
 
 
 def test_pickled_state_nonempty_for_stateful_methods():
