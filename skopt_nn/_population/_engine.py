@@ -350,11 +350,15 @@ class Population:
         if not done:
             return
         leaving = {id(m) for m in done}
+        states: dict = {}  # each shared draw's state, read once for all who leave
         for i, m in enumerate(self.members):
             if id(m) in leaving and not m.alone:
                 trainer = m.job.trainer
-                if self.source[i] >= 0:
-                    trainer.shuffler.set_state(self.shufflers[self.source[i]].get_state())
+                source = int(self.source[i])
+                if source >= 0:
+                    if source not in states:
+                        states[source] = self.shufflers[source].get_state()
+                    trainer.shuffler.set_state(states[source])
                 trainer.x = self.X[i].clone()
                 trainer.opt_state = self.rule.state_of(i, trainer.x, self.state)
                 trainer.k = self.k
