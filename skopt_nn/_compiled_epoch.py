@@ -4,7 +4,7 @@ The torch path of :func:`skopt_nn._epochs.stochastic_epoch` costs a few torch
 calls a step, 100-200 us per step at ``batch_size=1``; here a whole epoch of a
 :class:`~skopt_nn._linear_objective.LinearObjective` trained by SGD, momentum,
 AdaGrad, RMSProp or Adam is one call of a compiled loop that follows the torch
-path's arithmetic: the same permutation (drawn from the trainer's generator), the
+path's arithmetic: the same permutation (drawn from the trainer's shuffler), the
 same batches, gradient (sample weights, the unscaled penalty α/2‖W‖², the intercept
 unpenalised), update rule, schedule, averaging, batch losses and last gradient.
 The results agree with the torch path to rounding (the sums run in another
@@ -181,8 +181,8 @@ def compiled_stochastic_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
     s2 = states[1] if len(states) > 1 else empty
     count = trainer.opt_state.count if rule_code == RULE_ADAM else 0
 
-    # the torch path's permutation, from the same generator
-    perm = torch.randperm(n, generator=trainer.generator) if shuffle else torch.arange(n)
+    # the torch path's permutation, from the same shuffler
+    perm = trainer.shuffler.permutation(n) if shuffle else torch.arange(n)
     perm = perm.numpy()
     n_batches = (n + batch_size - 1) // batch_size
     losses = np.empty(n_batches, dtype=xa.dtype)

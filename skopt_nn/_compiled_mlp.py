@@ -82,7 +82,7 @@ def compiled_mlp_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
 
     data, schedule = batcher.data, trainer.schedule
     n = len(data)
-    perm = torch.randperm(n, generator=trainer.generator) if shuffle else torch.arange(n)
+    perm = trainer.shuffler.permutation(n) if shuffle else torch.arange(n)
     steps = np.array([KIND_CODES[schedule.kind], schedule.eta, schedule.power_t,
                       schedule.mu, schedule.t0])
     count = getattr(state, "count", 0)

@@ -37,6 +37,7 @@ from ._data import Dataset, EpochBatcher, to_tensor
 from ._epochs import EpochResult, full_batch_epoch, stochastic_epoch
 from ._objective import Objective
 from ._penalty import CumulativeL1
+from ._shuffle import Shuffler
 from .optim._base import Optimizer
 from .optim._criteria import diverged
 from .optim._schedules import Schedule
@@ -150,14 +151,18 @@ class Trainer:
     ``k`` counts optimizer steps over all calls (the schedule's counter; the
     optimizer's own state may be reset without restarting the schedule) and ``t``
     training samples seen.  ``objective`` and ``fun_grad`` (f and ∇f at ``x``, for
-    the full-batch methods) belong to the current call and are not pickled.
+    the full-batch methods) belong to the current call and are not pickled; nor is
+    ``shuffler`` where it composes its orders (the MLPs': scikit-learn's, made afresh
+    by every call), while one kept over calls (the linear models') is, as the state
+    of its stream.
     """
 
     objective: Objective | None
     x: torch.Tensor
     optimizer: Optimizer
     schedule: Schedule
-    generator: torch.Generator | None = None
+    #: the batch orders and bootstrap rows of the current call
+    shuffler: Shuffler | None = None
     #: the ``learning_rate_init`` parameter the schedule was started from
     learning_rate_init: float | str | None = None
     opt_state: Any = None
@@ -194,41 +199,58 @@ class Trainer:
     # -- persistence: plain NumPy state, so a fitted model loads on a machine without
     # the device it was trained on -------------------------------------------------------
     def __getstate__(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("objective", "fun_grad")}
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("objective", "fun_grad", "shuffler")}
         state["schedule"] = dataclasses.asdict(self.schedule)
         state["log"] = dataclasses.replace(
             self.log, history=[list(row) for row in self.log.history])
-        state["generator"] = None if self.generator is None else self.generator.get_state()
-        return tensor_state.to_numpy(state)
+        state = tensor_state.to_numpy(state)
+        state["shuffler"] = self._kept_shuffler_state()
+        return state
 
     def __setstate__(self, state):
-        state = tensor_state.from_numpy(dict(state))
+        state = dict(state)
+        shuffler = state.pop("shuffler", None)
+        state = tensor_state.from_numpy(state)
         state["schedule"] = Schedule(**state["schedule"])
         state["log"].history = [tuple(row) for row in state["log"].history]
-        if state.get("generator") is not None:
-            generator = torch.Generator()
-            generator.set_state(state["generator"].to(torch.uint8))
-            state["generator"] = generator
+        state.pop("generator", None)  # pickled when shuffling kept a torch generator
+        state["shuffler"] = None if shuffler is None else \
+            Shuffler.from_state(shuffler, compose=False)
         state["objective"], state["fun_grad"] = None, None
         state.setdefault("averager", None)  # pickled before averaging existed
         state.setdefault("l1", None)
         self.__dict__.update(state)
 
+    def _kept_shuffler_state(self) -> tuple | None:
+        """The state of a shuffler kept over calls (one that does not compose), else
+        None (there is none, or it belongs to its call)."""
+        shuffler = self.shuffler
+        return None if shuffler is None or shuffler.compose else shuffler.get_state()
+
     def to(self, device: torch.device, dtype: torch.dtype | None = None) -> Trainer:
         """Move the state's tensors to ``device`` (and floating ones to ``dtype``)."""
         for k, v in self.__dict__.items():
-            if k not in ("objective", "generator", "log"):
+            if k not in ("objective", "shuffler", "log"):
                 setattr(self, k, tensor_state.move(v, device, dtype))
         return self
 
     def snapshot(self) -> dict:
         """The state as it is now, cloned on its device (the records by length only),
-        for :meth:`restore` after a call that fails."""
+        for :meth:`restore` after a call that fails.
+
+        The shuffler is kept as the object it is, and its state where it is kept over
+        calls (a stream of its own); a composing one belongs to its call (the failed
+        call made its own, which is dropped) and the stream it draws from, maybe the
+        caller's ``RandomState`` or NumPy's global one, is not rewound (nor is it by
+        scikit-learn).
+        """
         snap = {k: tensor_state.clone(v) for k, v in self.__dict__.items()
-                if k not in ("objective", "log", "generator", "fun_grad", "optimizer")}
+                if k not in ("objective", "log", "shuffler", "fun_grad", "optimizer")}
         snap["optimizer"] = self.optimizer
+        snap["shuffler"] = self.shuffler
+        snap["shuffler_state"] = self._kept_shuffler_state()
         snap["schedule"] = dataclasses.replace(self.schedule)
-        snap["generator_state"] = None if self.generator is None else self.generator.get_state()
         snap["log_lengths"] = self.log.lengths()
         return snap
 
@@ -236,9 +258,9 @@ class Trainer:
         """Back to a :meth:`snapshot`; the records made since are dropped."""
         snap = dict(snap)
         self.log.truncate(snap.pop("log_lengths"))
-        generator_state = snap.pop("generator_state")
-        if generator_state is not None:
-            self.generator.set_state(generator_state)
+        shuffler_state = snap.pop("shuffler_state")
+        if shuffler_state is not None:
+            snap["shuffler"].set_state(shuffler_state)
         self.__dict__.update(snap)
         self.fun_grad = None
 

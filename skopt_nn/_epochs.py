@@ -18,6 +18,7 @@ from ._compiled_epoch import compiled_stochastic_epoch
 from ._compiled_mlp import compiled_mlp_epoch
 from ._data import EpochBatcher
 from ._objective import Objective
+from ._shuffle import Shuffler
 from .optim._base import Optimizer, Oracle
 from .optim._iteration import full_batch_iteration
 from .optim._schedules import Schedule
@@ -31,7 +32,8 @@ class Trainer(Protocol):
     optimizer: Optimizer
     opt_state: Any
     schedule: Schedule
-    generator: torch.Generator | None
+    #: the call's batch orders and bootstrap rows
+    shuffler: Shuffler
     #: optimizer steps over all calls, the schedule's counter
     k: int
     #: f and ∇f at ``x`` when known (full-batch methods)
@@ -108,7 +110,8 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
                      shuffle: bool) -> EpochResult:
     """An epoch of mini-batch steps: disjoint batches of a fresh permutation (lecture
     Eq. 24-25), or with the optimizer's ``'with_replacement'`` sampling n // b
-    bootstrap batches (Eq. 31).  On the CPU, where numba is installed, a linear
+    bootstrap batches (Eq. 31), both drawn by the trainer's shuffler (the MLPs':
+    scikit-learn's MLP orders).  On the CPU, where numba is installed, a linear
     model's epoch and a small MLP's run compiled, each in one call
     (:mod:`._compiled_epoch`, :mod:`._compiled_mlp`)."""
     for compiled in (compiled_stochastic_epoch, compiled_mlp_epoch):
@@ -127,7 +130,7 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
         acc = torch.zeros((), dtype=total, device=x.device)
         n_batches = max(n // batch_size, 1)
         for _ in range(n_batches):
-            rows = torch.randint(n, (batch_size,), generator=trainer.generator).to(x.device)
+            rows = trainer.shuffler.randint(n, batch_size).to(x.device)
             acc.add_(value_grad(x, data.take(rows), g))
             trainer.k += 1
             lr = schedule(trainer.k)
@@ -137,7 +140,7 @@ def stochastic_epoch(trainer: Trainer, batcher: EpochBatcher, g: torch.Tensor,
         loss = float(acc) / n_batches
         return EpochResult(loss, float(g.norm()), schedule(trainer.k), n_batches,
                            n_batches * batch_size, loss)
-    perm = torch.randperm(n, generator=trainer.generator).to(x.device) if shuffle else None
+    perm = trainer.shuffler.permutation(n).to(x.device) if shuffle else None
     losses = []  # the batch losses, summed once at the end (one call, not one a step)
     for batch in batcher.epoch(perm):
         losses.append(value_grad(x, batch, g))

@@ -29,6 +29,7 @@ from ._engine import HISTORY_COLUMNS, Averager, FullBatchOracle, RunConfig, Trai
 from ._losses import Loss, get_loss
 from ._penalty import CumulativeL1
 from ._progress import CallbackSupportMixin, TrainingMonitor, callback_management_context
+from ._shuffle import Shuffler
 from ._warnings import warn
 from .optim._initial_step import StartingPoint, initial_step
 from .optim._registry import STEP_CONSTRAINTS, get_optimizer
@@ -74,7 +75,10 @@ def _check_class_weighted(sw: np.ndarray | None) -> None:
 
 @dataclass(eq=False)
 class FitJob:
-    """One training call, validated: its data on the device, objective and settings."""
+    """One training call, validated: its data on the device, objective and settings,
+    and what it drew from ``check_random_state(random_state)``: the starting point of
+    a first call, then the validation split, then the shuffler of its batch orders
+    (:meth:`BaseTorchEstimator._shuffler`)."""
 
     X: Any  # the validated input (what the monitor and the size of the call see)
     y: Any
@@ -87,6 +91,10 @@ class FitJob:
     continuing: bool
     device: torch.device
     dtype: torch.dtype
+    #: the call's batch orders and bootstrap rows (given to the trainer)
+    shuffler: Shuffler
+    #: the starting parameters of a new trainer (None when continuing)
+    x0: torch.Tensor | None = None
     trainer: Trainer | None = None
 
     @property
@@ -173,12 +181,6 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             optimizer._validate_params()
         return optimizer
 
-    @staticmethod
-    def _seed_generator(random_state: np.random.RandomState) -> torch.Generator:
-        """The torch generator of shuffling and sampling, seeded from ``random_state``."""
-        seed = random_state.randint(np.iinfo(np.int32).max)
-        return torch.Generator().manual_seed(int(seed))
-
     @property
     def history_(self) -> pd.DataFrame:
         """Per-iteration record of the fits so far: loss, gradient norm, step size
@@ -244,7 +246,13 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
 
     def _prepare(self, X, y, sample_weight, incremental: bool, classes) -> FitJob:
         """Validate the parameters and the data of a training call; the call's job,
-        without its trainer (:meth:`_start` makes or resumes it)."""
+        without its trainer (:meth:`_start` makes or resumes it).
+
+        The random numbers come in scikit-learn's MLP order from one
+        ``check_random_state(random_state)`` per call: a first call's initial
+        weights, then the validation split (:meth:`_validation_split`), then the
+        epochs' batch orders (the job's :class:`Shuffler`).
+        """
         continuing = hasattr(self, "_trainer") and (incremental or self.warm_start)
         self._validate_params()
         if incremental and self.early_stopping:
@@ -261,30 +269,52 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             _check_class_weighted(sw)
         device = resolve_device(self.device)
         dtype = torch_dtype(X.dtype, device)
+        objective = self._make_objective(X.shape[1], Y.shape[1])
+        random_state = check_random_state(self.random_state)
+        x0 = None if continuing else \
+            self._initial_params(objective, random_state, dtype, device)
         early_stopping = self.early_stopping and not incremental
         validation_set = None
         X_fit, Y_fit = X, Y
         if early_stopping:
-            X_fit, X_val, Y_fit, Y_val, sw = self._validation_split(X, Y, sw, y)
+            X_fit, X_val, Y_fit, Y_val, sw = self._validation_split(X, Y, sw, y,
+                                                                    random_state)
             validation_set = (as_device_matrix(X_val, dtype, device), Y_val)
         config = RunConfig(max_epochs=1 if incremental else self.max_iter,
                            batch_size=self._batch_size(X.shape[0], optimizer),
                            shuffle=self.shuffle, tol=self.tol,
                            n_iter_no_change=self.n_iter_no_change,
                            warn_max_iter=not incremental)
-        return FitJob(X, y, optimizer, self._make_objective(X.shape[1], Y.shape[1]),
+        return FitJob(X, y, optimizer, objective,
                       _device_dataset(X_fit, Y_fit, sw, dtype, device), config,
-                      validation_set, early_stopping, continuing, device, dtype)
+                      validation_set, early_stopping, continuing, device, dtype,
+                      self._shuffler(random_state, continuing), x0)
+
+    def _shuffler(self, random_state: np.random.RandomState, continuing: bool) -> Shuffler:
+        """The call's batch orders, once the call's other draws from ``random_state``
+        are made.
+
+        Here (the linear models, which cannot follow scikit-learn's SGD stream): one
+        stream of their own, seeded from ``random_state`` by the first call and
+        continued by the next (``partial_fit`` epochs continue a fit's), a fresh
+        permutation each epoch; the MLPs take scikit-learn's MLP stream instead.
+        """
+        kept = getattr(self, "_trainer", None)
+        if continuing and kept.shuffler is not None:
+            return kept.shuffler
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        return Shuffler(np.random.RandomState(seed), compose=False)
 
     def _start(self, job: FitJob) -> None:
-        """Set ``job.trainer``: the fitted one resumed, or a new one."""
+        """Set ``job.trainer``: the fitted one resumed, or a new one from ``job.x0``;
+        either way with the call's shuffler."""
         if job.continuing:
             job.trainer = self._trainer
             self._resume(job.trainer, job.objective, job.optimizer, job.data, job.device,
                          job.dtype)
         else:
-            job.trainer = self._new_trainer(job.objective, job.optimizer, job.data,
-                                            job.dtype, job.device)
+            job.trainer = self._new_trainer(job.objective, job.optimizer, job.data, job.x0)
+        job.trainer.shuffler = job.shuffler
         start = self._average_start()
         averager = job.trainer.averager
         if not start:
@@ -298,19 +328,16 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         average = getattr(self, "average", False)
         return int(average) if average is not True else 1
 
-    def _new_trainer(self, objective, optimizer, data, dtype, device) -> Trainer:
-        """A trainer at the start: scikit-learn's initial weights first (the same
-        random numbers), then the shuffling generator and the initial step."""
-        random_state = check_random_state(self.random_state)
-        x0 = self._initial_params(objective, random_state, dtype, device)
-        generator = self._seed_generator(random_state)
+    def _new_trainer(self, objective, optimizer, data, x0) -> Trainer:
+        """A trainer at the start ``x0`` (scikit-learn's initial weights for the
+        MLPs), with its initial step."""
         # 'optimal' takes no η₀: its 'auto' step (1/L from the data, a Gram matrix) is
         # computed only if a later call changes the schedule (see _run)
         lr = math.nan if self.learning_rate == "optimal" and self.learning_rate_init == "auto" \
             else self._initial_step(optimizer, objective, data, x0)
         return Trainer(objective, x0, clone(optimizer),
                        Schedule(self.learning_rate, lr, self.power_t, **self._optimal_terms()),
-                       generator=generator, learning_rate_init=self.learning_rate_init)
+                       learning_rate_init=self.learning_rate_init)
 
     def _optimal_terms(self) -> dict:
         """μ and t₀ of ``learning_rate='optimal'`` (none for the other schedules): μ =
@@ -392,13 +419,25 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                  "clipped")
         return min(self.batch_size, n)
 
-    def _validation_split(self, X, Y, sw, y):
+    def _validation_split(self, X, Y, sw, y, random_state: np.random.RandomState):
+        """Early stopping's held-out split: ``(X, X_val, Y, Y_val, sw)``.
+
+        Here (the linear models) stratified by the labels for a classifier with
+        one label column, from a seed of its own: the first number the call draws
+        from ``random_state`` (the shuffler's seed is the next); the MLPs take
+        scikit-learn's MLP split instead.
+        """
         stratify = y if self._is_classifier() and np.ndim(y) == 1 else None
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        return self._split(X, Y, sw, stratify, seed)
+
+    def _split(self, X, Y, sw, stratify, random_state):
+        """``train_test_split`` of X, Y (and sw) by ``validation_fraction``, with the
+        error of a validation set too small."""
         arrays = [X, Y] + ([] if sw is None else [sw])
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         try:
             parts = train_test_split(*arrays, test_size=self.validation_fraction,
-                                     random_state=seed, stratify=stratify)
+                                     random_state=random_state, stratify=stratify)
         except ValueError as exc:
             raise ValueError(f"{_VALIDATION_TOO_SMALL} ({exc})") from exc
         X, X_val, Y, Y_val = parts[:4]

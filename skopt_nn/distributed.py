@@ -99,7 +99,9 @@ def fit(estimator, X, y, *, sample_weight=None, client=None, timeout: float = DE
     -----
     A mini-batch epoch takes ``min(shard_rows // (batch_size // world_size))``
     global batches (one process takes ``ceil(n / batch_size)``): a few rows of each
-    shard may sit out an epoch, a different few each epoch when ``shuffle=True``.
+    shard may sit out an epoch, a different few each epoch when ``shuffle=True``
+    (each rank orders its own shard, from the estimator's ``random_state`` as one
+    process would; the orders differ between ranks, the parameters do not).
     The mini-batch fit's starting loss (divergence's reference and ``history_``'s
     row 0) is measured on each rank's first rows.  ``t_`` counts every rank's rows.
     """

@@ -21,6 +21,7 @@ from ._data import as_device_matrix
 from ._device import resolve_device, torch_dtype
 from ._estimator_base import BaseTorchEstimator
 from ._mlp_objective import MLPObjective
+from ._shuffle import Shuffler
 from ._tasks import ClassificationTask, RegressionTask
 
 _PREDICT_CHUNK = 1 << 16
@@ -46,6 +47,24 @@ class _BaseMLP(BaseTorchEstimator):
 
     def _initial_params(self, objective, random_state, dtype, device):
         return objective.init_params(random_state, dtype, device)
+
+    def _shuffler(self, random_state, continuing):
+        """scikit-learn's MLP stream: every call (fit, ``partial_fit``, ``warm_start``)
+        draws its batch orders from its own ``check_random_state(random_state)``,
+        after the initial weights and the validation split, from the stored order."""
+        return Shuffler(random_state)
+
+    def _validation_split(self, X, Y, sw, y, random_state):
+        """scikit-learn's MLP split (``_fit_stochastic``): ``train_test_split`` drawn
+        from the call's ``random_state`` after the initial weights, stratified where a
+        classifier has one output (binary), not for multi-class or multilabel targets.
+
+        scikit-learn stratifies by its binarised target, one column of 0/1; the one
+        column of ±1 here orders the two classes the same way, so the split is the
+        same.
+        """
+        stratify = Y[:, 0] if self._is_classifier() and Y.shape[1] == 1 else None
+        return self._split(X, Y, sw, stratify, random_state)
 
     def _fitted_attributes(self, objective, x):
         Ws, bs = objective.unpack(x.detach().cpu())
@@ -116,7 +135,11 @@ _MLP_DOC_PARAMS = """
         Maximum number of epochs (iterations for the full-batch methods).
     shuffle : bool, default=True
     random_state : int, RandomState instance or None, default=None
-        Seeds the weights' initialisation, shuffling and the validation split.
+        As scikit-learn's: every training call draws from
+        ``check_random_state(random_state)``, in scikit-learn's order, the initial
+        weights (first call), early stopping's validation split and each epoch's
+        batch order, so the same value gives scikit-learn's weights, validation
+        set and batches.
     tol : float or None, default=1e-4
         Tolerance of the stopping rules (as for
         :class:`~skopt_nn.LinearRegressor`); None runs exactly ``max_iter`` epochs.

@@ -64,10 +64,15 @@ def test_lecture_notebook_task_matches_sklearn():
 # moments (the state scikit-learn resets), no state, and L-BFGS's pairs
 @pytest.mark.parametrize("opt", ["adam", "sgd", "lbfgs"])
 def test_warm_start_keeps_optimizer_state(small, opt):
-    """scikit-learn's warm_start resets Adam (its issue #6091); ours continues."""
+    """scikit-learn's warm_start resets Adam (its issue #6091); ours continues.
+
+    In the stored order (shuffle=False): a warm-start fit draws its batch orders
+    afresh from ``random_state``, as scikit-learn's does, so that shuffled epochs 4-6
+    of one fit are not those of a second call."""
     X, y = small
     kw = dict(hidden_layer_sizes=(16,), optimizer=opt, tol=None, random_state=0,
-              learning_rate_init=0.01 if opt != "lbfgs" else "auto", batch_size=50)
+              learning_rate_init=0.01 if opt != "lbfgs" else "auto", batch_size=50,
+              shuffle=False)
     full = MLPClassifier(max_iter=6, **kw).fit(X, y)
     warm = MLPClassifier(max_iter=3, warm_start=True, **kw).fit(X, y)
     warm.fit(X, y)
@@ -77,9 +82,13 @@ def test_warm_start_keeps_optimizer_state(small, opt):
 
 
 def test_partial_fit_continues_and_counts_like_sklearn(small):
+    """partial_fit continues the optimizer's state and counts epochs and samples as
+    scikit-learn does.  In the stored order (shuffle=False): each call draws its batch
+    order afresh from ``random_state``, as scikit-learn's (tests/test_sklearn_stream.py
+    follows its orders), so shuffled calls are not a fit's epochs."""
     X, y = small
     kw = dict(hidden_layer_sizes=(16,), optimizer=Adam(), learning_rate_init=0.01,
-              random_state=0, batch_size=60, tol=None)
+              random_state=0, batch_size=60, tol=None, shuffle=False)
     full = MLPClassifier(max_iter=3, **kw).fit(X, y)
     inc = MLPClassifier(**kw)
     for _ in range(3):
@@ -106,10 +115,12 @@ def test_early_stopping_restores_best_weights(small):
     assert clf.best_loss_ is None
     assert len(clf.validation_scores_) == clf.n_iter_ < 300
     assert clf.best_validation_score_ == max(clf.validation_scores_)
-    # the kept weights are the best epoch's: re-score the same validation split
-    X_tr, X_val, y_tr, y_val = train_test_split(
-        X, y, test_size=0.1, stratify=y,
-        random_state=np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    # the kept weights are the best epoch's: re-score the same validation split,
+    # scikit-learn's: drawn after the initial weights (one number per parameter of
+    # the 8-32-3 network), not stratified for a multi-class target
+    rs = np.random.RandomState(0)
+    rs.uniform(size=8 * 32 + 32 + 32 * 3 + 3)
+    X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=0.1, random_state=rs)
     assert clf.score(X_val, y_val) == pytest.approx(clf.best_validation_score_)
 
 

@@ -2,10 +2,10 @@
 optimizer class and one batch size, trained in lockstep.
 
 Each model keeps what a fit of its own would have: its starting weights and
-shuffling generator (made by the estimator's own setup), its rows, sample
-weights, schedule, step counter, stopping rules, records and warnings.  Only the
+shuffler (made by the estimator's own setup), its rows, sample weights,
+schedule, step counter, stopping rules, records and warnings.  Only the
 arithmetic is shared: an epoch draws each model's permutation from its own
-generator, gathers its batches from the shared rows in one index operation per
+shuffler, gathers its batches from the shared rows in one index operation per
 epoch (per step for large data), and each step is one batched forward and
 backward pass (:class:`._network.StackedNetwork`) and one update of every row
 (:mod:`._rules`).  The epoch's losses (and early stopping's outputs) are read
@@ -146,28 +146,28 @@ class Population:
         self.last: EpochTable | None = None
 
     def _shufflers(self, members: list[Member]) -> None:
-        """Each member's permutations come from its own generator; members whose
-        generators are in the same state (one random_state, as in a search) share one
-        draw, and their generators are set to its state when they leave."""
-        self.generators, source, seen = [], [], {}
+        """Each member's permutations come from its own shuffler; members whose
+        shufflers are in the same state (one random_state, as in a search) share one
+        draw, from a copy, and their shufflers are set to its state when they leave."""
+        self.shufflers, source, seen = [], [], {}
         for m in members:
             if not m.job.config.shuffle:
                 source.append(-1)  # stored order
                 continue
-            state = m.job.trainer.generator.get_state()
-            key = state.numpy().tobytes()
+            shuffler = m.job.trainer.shuffler
+            key = shuffler.key()
             if key not in seen:
-                seen[key] = len(self.generators)
-                self.generators.append(torch.Generator().set_state(state))
+                seen[key] = len(self.shufflers)
+                self.shufflers.append(shuffler.copy())
             source.append(seen[key])
         self.source = torch.tensor(source, dtype=torch.int64)
 
     def _permutations(self, n: int) -> torch.Tensor:
         """Each member's permutation of its ``n`` rows for this epoch, ``(M, n)``."""
-        perms = [torch.randperm(n, generator=g) for g in self.generators]
+        perms = [s.permutation(n) for s in self.shufflers]
         perms.append(torch.arange(n))  # row -1: the stored order
         return torch.stack(perms).index_select(0, self.source.where(
-            self.source >= 0, len(self.generators))).to(self.X.device)
+            self.source >= 0, len(self.shufflers))).to(self.X.device)
 
     # -- the step sizes -------------------------------------------------------------------
     def schedules(self) -> np.ndarray:
@@ -371,11 +371,15 @@ class Population:
         if not done:
             return
         leaving = {id(m) for m in done}
+        states: dict = {}  # each shared draw's state, read once for all who leave
         for i, m in enumerate(self.members):
             if id(m) in leaving and not m.alone:
                 trainer = m.job.trainer
-                if self.source[i] >= 0:
-                    trainer.generator.set_state(self.generators[self.source[i]].get_state())
+                source = int(self.source[i])
+                if source >= 0:
+                    if source not in states:
+                        states[source] = self.shufflers[source].get_state()
+                    trainer.shuffler.set_state(states[source])
                 trainer.x = self.X[i].clone()
                 trainer.opt_state = self.rule.state_of(i, trainer.x, self.state)
                 trainer.k = self.k

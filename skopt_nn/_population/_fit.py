@@ -1,7 +1,7 @@
 """``fit_many``: fit a list of skopt_nn estimators at once, each on its own rows.
 
 Each estimator is prepared by its own code (validation, target encoding, its
-starting weights, shuffling generator and initial step: what its ``fit`` does
+starting weights, validation split, shuffler and initial step: what its ``fit`` does
 before training), the prepared fits are grouped by what must be equal to
 share one computation, each group is trained as one :class:`._engine.Population`,
 and each estimator publishes its fitted attributes from its own trainer.  What
