@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -119,93 +120,123 @@ def enabled() -> bool:
     return _HAS_NUMBA and os.environ.get(ENV_SWITCH, "1") != "0"
 
 
+class _Arrays(NamedTuple):
+    """A linear epoch's host arrays: the data's, the parameters', the rule's state."""
+
+    X: tuple  # (X,) dense, or (crow, col, val) sparse
+    Y: np.ndarray
+    sw: np.ndarray  # empty: unit weights
+    x: np.ndarray
+    g: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+
+
+def _applies(trainer, batcher):
+    """(loss code, rule terms) where the compiled epoch runs this epoch, else None."""
+    from ._data import SparseRows
+    from ._engine import Averager
+    from ._linear_objective import LinearObjective
+
+    obj, x, opt, data = trainer.objective, trainer.x, trainer.optimizer, batcher.data
+    if type(obj) is not LinearObjective or x.device.type != "cpu" or \
+            x.dtype not in (torch.float32, torch.float64) or \
+            opt.batch_sampling() != "without_replacement" or \
+            (trainer.l1 is not None and isinstance(data.X, SparseRows)):
+        return None  # the L1 truncation on sparse rows: the torch path
+    code = LOSS_CODES.get(getattr(obj.loss, "name", None))
+    rule = _rule(opt, trainer.opt_state)
+    avg, n = trainer.averager, len(data)
+    if code is None or rule is None or trainer.schedule.kind not in SCHEDULE_CODES or \
+            n == 0 or (avg is not None and type(avg) is not Averager) or \
+            data.Y.shape != (n, obj.K) or x.numel() != obj.d * obj.K + obj.K:
+        return None
+    return code, rule
+
+
+def _arrays(trainer, data, g: torch.Tensor, state_tensors) -> _Arrays | None:
+    """The epoch's tensors as host arrays the kernels write through, or None where
+    one cannot be (not contiguous, another dtype)."""
+    from ._data import SparseRows
+
+    dtype = trainer.x.dtype
+    xa, ga, Y = (_host_array(t, dtype) for t in (trainer.x, g, data.Y))
+    states = [_host_array(t, dtype, flat=True) for t in state_tensors]
+    sw = np.empty(0, dtype=np.float64 if dtype == torch.float64 else np.float32) \
+        if data.sw is None else _host_array(data.sw, dtype)
+    if xa is None or ga is None or Y is None or sw is None or any(s is None for s in states):
+        return None
+    X = data.X
+    if isinstance(X, SparseRows):
+        parts = (_host_array(X.crow, X.crow.dtype), _host_array(X.col, X.col.dtype),
+                 _host_array(X.val, dtype))
+        if any(p is None for p in parts) or parts[0].dtype != np.int64 or \
+                parts[1].dtype != np.int64:
+            return None
+    else:
+        parts = (_host_array(X, dtype),)
+        if parts[0] is None or parts[0].ndim != 2 or parts[0].shape[1] != trainer.objective.d:
+            return None
+    empty = np.empty(0, dtype=xa.dtype)
+    return _Arrays(parts, Y, sw, xa, ga, states[0] if states else empty,
+                   states[1] if len(states) > 1 else empty)
+
+
+def _averaging(trainer, xa: np.ndarray):
+    """(the running average's array, a new average's tensor or None), or None where
+    the average cannot be written in place."""
+    avg = trainer.averager
+    if avg is None:
+        return np.empty(0, dtype=xa.dtype), None
+    if avg.x is None:
+        new_avg = torch.empty_like(trainer.x)
+        return new_avg.numpy(), new_avg
+    avg_x = _host_array(avg.x, trainer.x.dtype)
+    return None if avg_x is None or avg_x.shape != xa.shape else (avg_x, None)
+
+
 def compiled_stochastic_epoch(trainer, batcher, g: torch.Tensor, shuffle: bool):
     """The epoch of :func:`skopt_nn._epochs.stochastic_epoch`, compiled; ``None``
     where it does not apply (the torch path then runs)."""
     if not enabled():
         return None
-    from ._data import SparseRows
-    from ._engine import Averager
     from ._epochs import EpochResult
-    from ._linear_objective import LinearObjective
 
-    obj, x, opt = trainer.objective, trainer.x, trainer.optimizer
-    if type(obj) is not LinearObjective or x.device.type != "cpu" or \
-            x.dtype not in (torch.float32, torch.float64) or \
-            opt.batch_sampling() != "without_replacement" or \
-            (trainer.l1 is not None and isinstance(batcher.data.X, SparseRows)):
-        return None  # the L1 truncation on sparse rows: the torch path
-    code = LOSS_CODES.get(getattr(obj.loss, "name", None))
-    rule = _rule(opt, trainer.opt_state)
-    schedule = trainer.schedule
-    if code is None or rule is None or schedule.kind not in SCHEDULE_CODES:
+    applies = _applies(trainer, batcher)
+    if applies is None:
         return None
-    rule_code, hp, state_tensors = rule
-    dtype = x.dtype
-    data, batch_size = batcher.data, batcher.batch_size
-    n, d, K = len(data), obj.d, obj.K
-    avg = trainer.averager
-    if n == 0 or (avg is not None and type(avg) is not Averager) or \
-            data.Y.shape != (n, K) or x.numel() != d * K + K:
+    code, (rule_code, hp, state_tensors) = applies
+    data, batch_size, obj, x = batcher.data, batcher.batch_size, trainer.objective, trainer.x
+    arrays = _arrays(trainer, data, g, state_tensors)
+    averaging = None if arrays is None else _averaging(trainer, arrays.x)
+    if averaging is None:
         return None
-    xa, ga, Y = _host_array(x, dtype), _host_array(g, dtype), _host_array(data.Y, dtype)
-    states = [_host_array(t, dtype, flat=True) for t in state_tensors]
-    sw = None if data.sw is None else _host_array(data.sw, dtype)
-    if xa is None or ga is None or Y is None or (data.sw is not None and sw is None) or \
-            any(s is None for s in states):
-        return None
-    X = data.X
-    if isinstance(X, SparseRows):
-        parts = [_host_array(t, t.dtype) for t in (X.crow, X.col)] + [_host_array(X.val, dtype)]
-        if any(p is None for p in parts) or parts[0].dtype != np.int64 or \
-                parts[1].dtype != np.int64:
-            return None
-    else:
-        Xa = _host_array(X, dtype)
-        if Xa is None or Xa.ndim != 2 or Xa.shape[1] != d:
-            return None
-    if data.sw is None:
-        sw = np.empty(0, dtype=xa.dtype)
-    avg_x = np.empty(0, dtype=xa.dtype)
-    new_avg = None
-    if avg is not None:
-        if avg.x is None:
-            new_avg = torch.empty_like(x)
-            avg_x = new_avg.numpy()
-        else:
-            avg_x = _host_array(avg.x, dtype)
-            if avg_x is None or avg_x.shape != xa.shape:
-                return None
-    empty = np.empty(0, dtype=xa.dtype)
-    s1 = states[0] if states else empty
-    s2 = states[1] if len(states) > 1 else empty
+    avg_x, new_avg = averaging
+    avg, schedule, n = trainer.averager, trainer.schedule, len(data)
     count = trainer.opt_state.count if rule_code == RULE_ADAM else 0
-
     # the torch path's permutation, from the same shuffler
-    perm = trainer.shuffler.permutation(n) if shuffle else torch.arange(n)
-    perm = perm.numpy()
+    perm = (trainer.shuffler.permutation(n) if shuffle else torch.arange(n)).numpy()
     n_batches = (n + batch_size - 1) // batch_size
-    losses = np.empty(n_batches, dtype=xa.dtype)
+    losses = np.empty(n_batches, dtype=arrays.x.dtype)
     k0 = trainer.k
     avg_start, avg_n = (avg.start, avg.n) if avg is not None else (0, 0)
-    common = (perm, xa, ga, batch_size, K, bool(obj.fit_intercept), float(obj.alpha), code,
-              float(getattr(obj.loss, "epsilon", 0.0)), rule_code,
-              np.asarray(hp, dtype=np.float64), s1, s2, count, SCHEDULE_CODES[schedule.kind],
-              float(schedule.eta), float(schedule.power_t), float(schedule.mu),
-              float(schedule.t0), k0, avg_x, avg_start, avg_n, losses)
+    common = (perm, arrays.x, arrays.g, batch_size, obj.K, bool(obj.fit_intercept),
+              float(obj.alpha), code, float(getattr(obj.loss, "epsilon", 0.0)), rule_code,
+              np.asarray(hp, dtype=np.float64), arrays.s1, arrays.s2, count,
+              SCHEDULE_CODES[schedule.kind], float(schedule.eta), float(schedule.power_t),
+              float(schedule.mu), float(schedule.t0), k0, avg_x, avg_start, avg_n, losses)
     from ._linear_kernels import _dense_epoch, _sparse_epoch
 
-    if isinstance(X, SparseRows):
-        _sparse_epoch(parts[0], parts[1], parts[2], d, Y, sw, *common)
+    if len(arrays.X) == 3:
+        _sparse_epoch(*arrays.X, obj.d, arrays.Y, arrays.sw, *common)
     else:
-        _dense_epoch(Xa, Y, sw, *common, *_l1_terms(trainer, x, d * K))
-
+        _dense_epoch(arrays.X[0], arrays.Y, arrays.sw, *common,
+                     *_l1_terms(trainer, x, obj.d * obj.K))
     trainer.k = k0 + n_batches
     if rule_code == RULE_ADAM:
         trainer.opt_state.count = count + n_batches
     if avg is not None:
-        first = max(avg.start, k0 + 1)
-        avg.n += max(0, trainer.k - first + 1)
+        avg.n += max(0, trainer.k - max(avg.start, k0 + 1) + 1)
         if new_avg is not None and avg.n > 0:
             avg.x = new_avg
     total = torch.from_numpy(losses).to(torch.float64)
