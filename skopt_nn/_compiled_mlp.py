@@ -139,7 +139,7 @@ _POPULATION_HYPER = {0: (), 1: ("momentum", "nesterov"), 2: ("epsilon",),
 MAX_POPULATION_WORK = 32_000
 
 
-def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw):
+def compiled_population_epoch(pop, R: torch.Tensor, sw):
     """A population's epoch (:meth:`skopt_nn._population._engine.Population.
     _stochastic_epoch`) in one compiled call, the models on the kernel's innermost
     axis; the (n_batches, M) batch losses and the last gradients (M, P), or ``None``
@@ -152,7 +152,8 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw):
     rule = _POPULATION_RULES.get(type(pop.rule).__name__)
     if not enabled() or X.device.type != "cpu" or loss is None or rule is None \
             or spec.activation not in _ACTIVATIONS or P * b > MAX_POPULATION_WORK \
-            or X.dtype not in (torch.float32, torch.float64) or pop.rows.X.dtype != X.dtype:
+            or X.dtype not in (torch.float32, torch.float64) or pop.rows.X.dtype != X.dtype \
+            or pop.rows.Y.dtype != X.dtype:
         return None
     from ._mlp_kernels import population_epoch
 
@@ -172,7 +173,7 @@ def compiled_population_epoch(pop, R: torch.Tensor, Y: torch.Tensor, sw):
     n_batches = -(-n // b)
     losses = np.empty((n_batches, M))
     k, count = population_epoch(
-        pop.rows.X.numpy(), R.numpy(), Y.numpy(),
+        pop.rows.X.numpy(), R.numpy(), pop.rows.Y.numpy(),
         np.empty((M, 0), dtype) if sw is None else sw.numpy(), b, XT, GT,
         np.array(net.layers, dtype=np.int64), _ACTIVATIONS[spec.activation], loss,
         float(getattr(net.loss, "epsilon", 0.0)),

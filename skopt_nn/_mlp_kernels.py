@@ -250,15 +250,15 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per
 
     ``XT``, ``GT``, ``S1``, ``S2`` are the parameters, gradients and rule states as
     (P, M), model q in column q, so that every inner loop runs over the models
-    (contiguous: it vectorises).  ``R`` (M, n) are each model's rows of ``X`` in the
-    epoch's order, ``Y`` (M, n, K) and ``sw`` (M, n) its targets and weights in that
-    order; ``alphas``, ``ws``, ``hyper`` (4, M) and ``sched`` (5, M) the per-model
+    (contiguous: it vectorises).  ``R`` (M, n) are each model's rows of ``X`` and of
+    its targets ``Y`` (rows of X, K) in the epoch's order, ``sw`` (M, n) its weights
+    in that order; ``alphas``, ``ws``, ``hyper`` (4, M) and ``sched`` (5, M) the per-model
     penalty, weight scale, rule hyperparameters and schedule.  Writes each batch's F
     into ``losses`` (n_batches, M); returns the step count and Adam's count.
     """
     d = X.shape[1]
     M, n = R.shape
-    K = Y.shape[2]
+    K = Y.shape[1]
     L = layers.shape[0]
     width = d
     for layer in range(L):
@@ -283,7 +283,7 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per
                 for c in range(d):
                     A[0, i, c, q] = X[r, c]
                 for c in range(K):
-                    Yb[i, c, q] = Y[q, start + i, c]
+                    Yb[i, c, q] = Y[r, c]
                 if weighted:
                     wb[i, q] = sw[q, start + i]
         for layer in range(L):  # forward (Eq. 9)
