@@ -72,7 +72,7 @@ fast the BLAS runs one depends on the layout of its operands.
 * runs in inference mode, which skips autograd's dispatch; only F, the last
   ``dot``, is formed outside it, as a normal tensor;
 * caches the views of ``x`` and ``g`` (of the last vectors seen) and, per batch
-  size, the buffers and what each layer multiplies (its :class:`_Plan`), so a
+  size, the buffers and what each layer multiplies (its ``Plan``, :mod:`skopt_nn._mlp_plan`), so a
   step builds few views (``Xᵀ``; with the softmax, ``Yᵀ`` and δ_L's transpose)
   and, with the squared error, allocates only scalars.
 
@@ -84,40 +84,19 @@ differentiable forward passes; the tests compare ``value_grad`` with
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import NamedTuple
+from dataclasses import replace
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ._activations import ACTIVATIONS, ACTIVATIONS_INPLACE, DERIVATIVES, THRESHOLD_BACKWARD
 from ._data import Dataset, SparseRows, matmul, tmatmul
 from ._losses import Loss, SoftmaxCrossEntropy, SquaredError
+from ._mlp_layout import prefer_transposed
+from ._mlp_plan import Backward, Forward, Plan
 from ._objective import NetworkSpec, Objective
-
-#: hidden activations: in place (the training path's buffers) and differentiable
-_ACTIVATIONS_ = {"identity": None, "logistic": torch.Tensor.sigmoid_,
-                 "tanh": torch.Tensor.tanh_, "relu": torch.Tensor.relu_}
-_ACTIVATIONS = {"identity": None, "logistic": torch.sigmoid, "tanh": torch.tanh,
-                "relu": torch.relu}
-
-
-def _raw(op):
-    """An aten overload's C++ callable without the Python ``OpOverload`` wrapper."""
-    return getattr(op, "_op", op)
-
-
-#: grad ⊙ σ'(z) from the activation's output a = σ(z), one op each
-#: (their out= forms, called with grad_input=grad: in place)
-_THRESHOLD_BACKWARD = _raw(torch.ops.aten.threshold_backward.grad_input)  # grad ⊙ 1[a > 0]
-_DERIVATIVES = {
-    "identity": None,
-    "logistic": _raw(torch.ops.aten.sigmoid_backward.grad_input),  # grad ⊙ a(1 − a)
-    "tanh": _raw(torch.ops.aten.tanh_backward.grad_input),  # grad ⊙ (1 − a²)
-    "relu": None,  # _THRESHOLD_BACKWARD(grad, a, 0, grad_input=grad), called directly
-}
 
 #: a guard that turns off autograd's dispatch (torch.inference_mode without its
 #: Python wrapper, which costs as much as it saves on a tiny network)
@@ -127,114 +106,6 @@ _INFERENCE_MODE = getattr(torch._C, "_InferenceMode", torch.inference_mode)
 _CACHE_BYTES = 8 << 20
 #: at most this many batch sizes are cached
 _MAX_PLANS = 4
-#: products of at least this many multiply-adds (on the CPU) have their layout timed
-_TIME_MACS = 1 << 16
-#: the column-major layout is kept where it takes at most this share of the row-major time
-_LAYOUT_MARGIN = 0.8
-#: (m, k, n, Aᵀ stored, B stored transposed, copied, dtype) -> column-major result faster
-_LAYOUTS: dict[tuple, bool] = {}
-
-
-def _matrix(rows: int, cols: int, transposed: bool, dtype: torch.dtype) -> torch.Tensor:
-    """A (rows, cols) CPU matrix, row-major or (``transposed``) column-major."""
-    shape = (cols, rows) if transposed else (rows, cols)
-    M = torch.full(shape, 0.5, dtype=dtype)
-    return M.T if transposed else M
-
-
-def _best_time(fn, reps: int = 5) -> float:
-    fn()
-    best = math.inf
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _prefer_transposed(m: int, k: int, n: int, a_t: bool, b_t: bool, copy: bool,
-                       x: torch.Tensor) -> bool:
-    """Whether ``C = A B`` (``m×k`` by ``k×n``) runs clearly faster into a column-major C.
-
-    ``a_t``/``b_t``: A and B are stored column-major; ``copy``: the column-major
-    result must then be copied into a row-major one (a gradient block of g).
-    Timed once per process and shape on the CPU, for products of at least
-    ``_TIME_MACS`` multiply-adds; otherwise (and on other devices) ``False``.
-    """
-    if x.device.type != "cpu" or m * k * n < _TIME_MACS:
-        return False
-    key = (m, k, n, a_t, b_t, copy, x.dtype)
-    hit = _LAYOUTS.get(key)
-    if hit is None:
-        A, B = _matrix(m, k, a_t, x.dtype), _matrix(k, n, b_t, x.dtype)
-        C, Ct = _matrix(m, n, False, x.dtype), _matrix(m, n, True, x.dtype)
-
-        def transposed():
-            Ct.addmm_(A, B, beta=0.0)
-            if copy:
-                C.copy_(Ct)
-
-        with torch.inference_mode():
-            row = _best_time(lambda: C.addmm_(A, B, beta=0.0))
-            col = _best_time(transposed)
-            row = min(row, _best_time(lambda: C.addmm_(A, B, beta=0.0)))
-        hit = _LAYOUTS[key] = col <= _LAYOUT_MARGIN * row
-    return hit
-
-
-class _Forward(NamedTuple):
-    """A hidden layer after the first: ``A_out = σ([A_{l-1}, 1] [W_l; b_l])``."""
-
-    Ab_in: torch.Tensor  # [A_{l-1}, 1]
-    Wb: torch.Tensor  # [W_l; b_l], a view of x
-    A_out: torch.Tensor  # A_l, a view of its buffer [A_l, 1]
-
-
-class _Backward(NamedTuple):
-    """A layer l ≥ 2, from the output down: its gradient block and δ_{l-1}."""
-
-    gWb: torch.Tensor  # where [A_{l-1}, 1]ᵀ δ_l is written: g's block, or a column-major temp
-    dst: torch.Tensor | None  # g's block when gWb is the temp (it is copied or added there)
-    AbT: torch.Tensor  # [A_{l-1}, 1]ᵀ
-    WT: torch.Tensor  # W_lᵀ
-    A_in: torch.Tensor  # A_{l-1} (σ' is read off it)
-    D: torch.Tensor  # the buffer of δ_{l-1}
-
-
-@dataclass(slots=True, eq=False)
-class _Plan:
-    """What a step on one batch size multiplies, for the current x (and g)."""
-
-    W0: torch.Tensor  # W_1
-    b0: torch.Tensor  # b_1
-    A1: torch.Tensor | None  # A_1 (None: no hidden layer, the first product is Z)
-    hidden: tuple[_Forward, ...]
-    out_Ab: torch.Tensor | None  # [A_{L-1}, 1]
-    out_Wb: torch.Tensor  # [W_L; b_L]
-    U: torch.Tensor  # Z (n·K numbers) then xs, in one buffer
-    Z: torch.Tensor  # the output, (n, K), row- or column-major
-    ZT: torch.Tensor  # Zᵀ (K, n), contiguous where Z is column-major
-    Vt: torch.Tensor | None  # the inlined softmax's −s ⊙ Yᵀ / n, (K, n)
-    Zflat: torch.Tensor  # Z's numbers as a vector
-    xs: torch.Tensor  # √(c/2) x ⊙ mask, c = α / (weight_scale · n)
-    mask: torch.Tensor  # 1 on the weights, 0 on the intercepts
-    mask_s: torch.Tensor  # √(c/2) · mask
-    pen_beta: float  # √(2c): √(2c) · √(c/2) W = c W
-    P0: torch.Tensor  # √(c/2) W_1, the block of xs
-    t: float  # √(1 / 2nK): the inlined squared error's t(Z − Y)
-    alpha_t: float  # 1 / (nKt): ∂F/∂Z = alpha_t · t(Z − Y)
-    row_t: torch.Tensor  # (1, n) of alpha_t: ∇b_1 = row_t δ_1
-    inv_n: float
-    row_n: torch.Tensor  # (1, n) of 1/n
-    vec_n: torch.Tensor  # (n,) of 1/n: F = u · vec_n
-    cached: bool  # the buffers are kept (the plan may be)
-    # the layers' products on δ, from the output down, as (layer, _Backward without g)
-    # in the part without g; with g's views in the full plan
-    backward: tuple = ()
-    gW0: torch.Tensor | None = None  # ∇W_1 (g's view, or a column-major temp)
-    gW0_dst: torch.Tensor | None = None  # g's ∇W_1 where gW0 is the temp
-    gb0: torch.Tensor | None = None  # ∇b_1, a (1, h_1) row of g
-    gW0_t: bool = False  # ∇W_1 goes through a column-major temp
 
 
 class MLPObjective(Objective):
@@ -257,8 +128,8 @@ class MLPObjective(Objective):
         sizes = tuple(int(s) for s in layer_sizes)
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"layer_sizes must be at least two positive sizes, got {sizes}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
                              f"got {activation!r}")
         self.layer_sizes = sizes
         self.activation = activation
@@ -277,8 +148,8 @@ class MLPObjective(Objective):
 
     def _set_derived(self):
         """What the training path looks up once: σ, σ', the inlined loss...; no caches."""
-        self._act_ = _ACTIVATIONS_[self.activation]
-        self._dact = _DERIVATIVES[self.activation]
+        self._act_ = ACTIVATIONS_INPLACE[self.activation]
+        self._dact = DERIVATIVES[self.activation]
         self._relu = self.activation == "relu"
         self._squared = type(self.loss) is SquaredError
         self._softmax = type(self.loss) is SoftmaxCrossEntropy and self.layer_sizes[-1] > 1
@@ -323,7 +194,7 @@ class MLPObjective(Objective):
     def decision(self, x: torch.Tensor, X) -> torch.Tensor:
         """The raw output Z, shape ``(n, K)``, for ``X`` dense or :class:`SparseRows`."""
         Ws, bs = self.unpack(x)
-        act = _ACTIVATIONS[self.activation]
+        act = ACTIVATIONS[self.activation]
         if isinstance(X, SparseRows):
             Z = matmul(X, Ws[0]) + bs[0]
         else:
@@ -456,7 +327,7 @@ class MLPObjective(Objective):
                     dst.copy_(gWb)
             delta = D.addmm_(delta, WT, beta=0.0)
             if relu:
-                _THRESHOLD_BACKWARD(delta, A_in, 0, grad_input=delta)
+                THRESHOLD_BACKWARD(delta, A_in, 0, grad_input=delta)
             elif dact is not None:
                 dact(delta, A_in, grad_input=delta)
         gW0 = p.gW0
@@ -484,7 +355,7 @@ class MLPObjective(Objective):
     # -- the training path's views and buffers -----------------------------------------------
     def _clear_caches(self):
         self._xv = self._gv = None  # (x, x.data_ptr(), views of x); the same for g
-        self._plans = {}  # (batch size, weight_scale) -> _Plan, for the current x and g
+        self._plans = {}  # (batch size, weight_scale) -> Plan, for the current x and g
         self._xplans = {}  # the same, its part without g, for the current x
         self._bufs = {}  # (batch size, dtype, device) -> buffers
 
@@ -523,7 +394,7 @@ class MLPObjective(Objective):
                for start, _, end, fan_in, fan_out in self._layers]
         return gWb, gWb[0][:-1], gWb[0][-1:]
 
-    def _make_plan(self, n: int, weight_scale: float, x: torch.Tensor, data: Dataset) -> _Plan:
+    def _make_plan(self, n: int, weight_scale: float, x: torch.Tensor, data: Dataset) -> Plan:
         """What a step on ``n`` rows multiplies, for the current x and g.
 
         Its part without g is kept per x (a full-batch method hands a new g each
@@ -534,8 +405,8 @@ class MLPObjective(Objective):
         if xplan is None:
             xplan = self._make_xplan(n, weight_scale, x, data)
         gWb, gW0, gb0 = self._gv[2]
-        backward = tuple(_Backward(gWb[l], None, *rest) if temp is None else
-                         _Backward(temp, gWb[l], *rest) for l, temp, rest in xplan.backward)
+        backward = tuple(Backward(gWb[l], None, *rest) if temp is None else
+                         Backward(temp, gWb[l], *rest) for l, temp, rest in xplan.backward)
         if xplan.gW0_t:
             plan = replace(xplan, backward=backward, gW0_dst=gW0, gb0=gb0)
         else:
@@ -547,13 +418,13 @@ class MLPObjective(Objective):
         return plan
 
     def _make_xplan(self, n: int, weight_scale: float, x: torch.Tensor, data: Dataset
-                    ) -> _Plan:
+                    ) -> Plan:
         L, K = self.n_layers, self.layer_sizes[-1]
         W, Wb, b0, mask = self._xv[2]
         A, D, U, cached = self._buffers(n, x)
         # A[l]: views of the buffer of A_{l+1}: (A [n, h], [A, 1]ᵀ, [A, 1])
         # Z column-major: the faster product, or the inlined softmax's Zᵀ
-        z_t = self._softmax or L > 1 and _prefer_transposed(n, *Wb[-1].shape, False, False,
+        z_t = self._softmax or L > 1 and prefer_transposed(n, *Wb[-1].shape, False, False,
                                                             False, x)
         Z = U[: n * K].view(K, n).T if z_t else U[: n * K].view(n, K)
         # δ_L column-major: the inlined squared error's Z, or the inlined softmax's
@@ -562,16 +433,16 @@ class MLPObjective(Objective):
                           (A[l - 1][1], W[l].T, A[l - 1][0], D[l - 1]))
                          for l in range(L - 1, 0, -1))
         dense = not isinstance(data.X, SparseRows)
-        gW0_t = dense and _prefer_transposed(self.layer_sizes[0], n, self.layer_sizes[1],
+        gW0_t = dense and prefer_transposed(self.layer_sizes[0], n, self.layer_sizes[1],
                                              True, delta_t and L == 1, True, x)
         # the penalty c = α / S, S = weight_scale · n: x ⊙ mask_s = √(c/2) x ⊙ mask
         c = self.alpha / (weight_scale * n)
         t = math.sqrt(0.5 / (n * K))
         opts = {"dtype": x.dtype, "device": x.device}
         row_n = torch.full((1, n), 1.0 / n, **opts)
-        xplan = _Plan(
+        xplan = Plan(
             W0=W[0], b0=b0, A1=None if L == 1 else A[0][0],
-            hidden=tuple(_Forward(A[l - 1][2], Wb[l], A[l][0]) for l in range(1, L - 1)),
+            hidden=tuple(Forward(A[l - 1][2], Wb[l], A[l][0]) for l in range(1, L - 1)),
             out_Ab=None if L == 1 else A[L - 2][2], out_Wb=Wb[-1], U=U, Z=Z, ZT=Z.T,
             Vt=torch.empty(K, n, **opts) if self._softmax else None,
             Zflat=U[: n * K], xs=U[n * K:], mask=mask, mask_s=mask * math.sqrt(0.5 * c),
@@ -593,7 +464,7 @@ class MLPObjective(Objective):
         ``delta_t``: δ of that layer is stored column-major (the inlined losses').
         """
         fan_in, fan_out = self.layer_sizes[layer], self.layer_sizes[layer + 1]
-        if not _prefer_transposed(fan_in + 1, n, fan_out, True, delta_t, True, x):
+        if not prefer_transposed(fan_in + 1, n, fan_out, True, delta_t, True, x):
             return None
         return torch.empty(fan_out, fan_in + 1, dtype=x.dtype, device=x.device).T
 

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.neural_network import MLPRegressor
 
-from skopt_nn import _mlp_objective
+from skopt_nn import _mlp_layout, _mlp_objective
 from skopt_nn._data import Dataset, SparseRows
 from skopt_nn._losses import LOSSES, SoftmaxCrossEntropy, SquaredError
 from skopt_nn._mlp_objective import MLPObjective
@@ -301,7 +301,7 @@ def test_caches_follow_batch_sizes_vectors_and_dtypes():
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_column_major_layouts_match_autograd(monkeypatch, activation, sparse):
     """Z and the gradient blocks through column-major buffers (as chosen for wide layers)."""
-    monkeypatch.setattr(_mlp_objective, "_prefer_transposed", lambda *args: True)
+    monkeypatch.setattr(_mlp_objective, "prefer_transposed", lambda *args: True)
     rng = np.random.default_rng(13)
     csr = sp.random(N, D, density=0.5, format="csr", random_state=1, dtype=np.float64)
     X = SparseRows(csr, torch.float64, torch.device("cpu")) if sparse else \
@@ -326,17 +326,17 @@ def test_column_major_layouts_match_autograd(monkeypatch, activation, sparse):
 
 
 def test_layout_choice_is_timed_once_per_shape(monkeypatch):
-    monkeypatch.setattr(_mlp_objective, "_LAYOUTS", {})
+    monkeypatch.setattr(_mlp_layout, "_LAYOUTS", {})
     x = torch.zeros(3)
     # small products keep the row-major layout untimed
-    assert _mlp_objective._prefer_transposed(16, 21, 20, False, False, False, x) is False
-    assert not _mlp_objective._LAYOUTS
-    monkeypatch.setattr(_mlp_objective, "_TIME_MACS", 0)
-    choice = _mlp_objective._prefer_transposed(40, 33, 5, True, False, True, x)
+    assert _mlp_layout.prefer_transposed(16, 21, 20, False, False, False, x) is False
+    assert not _mlp_layout._LAYOUTS
+    monkeypatch.setattr(_mlp_layout, "_TIME_MACS", 0)
+    choice = _mlp_layout.prefer_transposed(40, 33, 5, True, False, True, x)
     assert isinstance(choice, bool)
-    assert _mlp_objective._LAYOUTS == {(40, 33, 5, True, False, True, torch.float32): choice}
-    _mlp_objective._LAYOUTS[40, 33, 5, True, False, True, torch.float32] = not choice
-    assert _mlp_objective._prefer_transposed(40, 33, 5, True, False, True, x) is (not choice)
+    assert _mlp_layout._LAYOUTS == {(40, 33, 5, True, False, True, torch.float32): choice}
+    _mlp_layout._LAYOUTS[40, 33, 5, True, False, True, torch.float32] = not choice
+    assert _mlp_layout.prefer_transposed(40, 33, 5, True, False, True, x) is (not choice)
 
 
 def test_is_an_objective():

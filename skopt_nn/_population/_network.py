@@ -27,14 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._activations import ACTIVATIONS, ACTIVATIONS_INPLACE, DERIVATIVES, THRESHOLD_BACKWARD
 from .._losses import _TRANSPOSED_SOFTMAX_K, Loss, SoftmaxCrossEntropy
-from .._mlp_objective import (
-    _ACTIVATIONS,
-    _ACTIVATIONS_,
-    _DERIVATIVES,
-    _THRESHOLD_BACKWARD,
-    _best_time,
-)
+from .._mlp_layout import best_time
 from .._objective import NetworkSpec
 from ._scratch import Scratch
 
@@ -85,11 +80,11 @@ def _fastest(A: torch.Tensor, B: torch.Tensor) -> int:
         an = a.numpy()
         numpy = A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MAX_MACS
         with torch.inference_mode():
-            times = [_best_time(lambda: torch.bmm(a, b)),
-                     _best_time(lambda: torch.bmm(b.transpose(1, 2), a.transpose(1, 2))),
-                     _best_time(lambda: np.matmul(an, _numpy_operand(b), out=out))
+            times = [best_time(lambda: torch.bmm(a, b)),
+                     best_time(lambda: torch.bmm(b.transpose(1, 2), a.transpose(1, 2))),
+                     best_time(lambda: np.matmul(an, _numpy_operand(b), out=out))
                      if numpy else math.inf]
-            times[DIRECT] = min(times[DIRECT], _best_time(lambda: torch.bmm(a, b)))
+            times[DIRECT] = min(times[DIRECT], best_time(lambda: torch.bmm(a, b)))
         best = min((TRANSPOSED, NUMPY), key=lambda form: times[form])
         hit = _LAYOUTS[key] = best if times[best] <= _LAYOUT_MARGIN * times[DIRECT] \
             else DIRECT
@@ -185,9 +180,9 @@ class StackedNetwork:
         self.mask = torch.zeros(start, dtype=alphas.dtype, device=alphas.device)
         for s, m, _, _, _ in self.layers:
             self.mask[s:m] = 1.0  # the weights, not the intercepts, are penalised
-        self._act = _ACTIVATIONS[spec.activation]
-        self._act_ = _ACTIVATIONS_[spec.activation]
-        self._dact = _DERIVATIVES[spec.activation]
+        self._act = ACTIVATIONS[spec.activation]
+        self._act_ = ACTIVATIONS_INPLACE[spec.activation]
+        self._dact = DERIVATIVES[spec.activation]
         self._cached = None
         self._penalties: dict = {}
         self._scratch = Scratch()  # value_grad's results, reused step after step
@@ -309,6 +304,6 @@ class StackedNetwork:
     def _derivative(self, delta: torch.Tensor, A: torch.Tensor) -> None:
         """δ ← δ ⊙ σ'(Z), read off the activation's output A = σ(Z), in place."""
         if self.spec.activation == "relu":
-            _THRESHOLD_BACKWARD(delta, A, 0, grad_input=delta)
+            THRESHOLD_BACKWARD(delta, A, 0, grad_input=delta)
         elif self._dact is not None:
             self._dact(delta, A, grad_input=delta)
