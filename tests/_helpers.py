@@ -59,3 +59,20 @@ class EpochInterrupt:
             if self.seen == self.epoch:
                 raise KeyboardInterrupt
         return False
+
+
+def spy_compiled_mlp_epoch(monkeypatch) -> list:
+    """Record, for every epoch from now on, whether the compiled MLP epoch ran (True)
+    or gave way to the torch path (False)."""
+    from skopt_nn import _compiled_mlp
+
+    runs = []
+    original = _compiled_mlp.compiled_mlp_epoch
+
+    def spy(*args):
+        result = original(*args)
+        runs.append(result is not None)
+        return result
+
+    monkeypatch.setattr("skopt_nn._epochs.compiled_mlp_epoch", spy)
+    return runs

@@ -4,6 +4,7 @@ gives way to the torch path where it does not apply."""
 
 import numpy as np
 import pytest
+from _helpers import spy_compiled_mlp_epoch
 
 from skopt_nn import MLPClassifier, MLPRegressor
 from skopt_nn import _compiled_mlp as compiled
@@ -24,18 +25,10 @@ def data():
 
 def _both(monkeypatch, make, X, y, sample_weight=None):
     """The same fit on the torch path and compiled; asserts the compiled path ran."""
-    calls = []
-    original = compiled.compiled_mlp_epoch
-
-    def spy(*args):
-        result = original(*args)
-        calls.append(result is not None)
-        return result
-
     monkeypatch.setenv("SKOPT_NN_COMPILED", "0")
     ref = make().fit(X, y, sample_weight=sample_weight)
     monkeypatch.setenv("SKOPT_NN_COMPILED", "1")
-    monkeypatch.setattr("skopt_nn._epochs.compiled_mlp_epoch", spy)
+    calls = spy_compiled_mlp_epoch(monkeypatch)
     ours = make().fit(X, y, sample_weight=sample_weight)
     assert calls and all(calls)
     return ref, ours
@@ -115,10 +108,7 @@ def test_gives_way_to_the_torch_path(monkeypatch, data):
     """None (the torch path) for what it does not run: a large batch x network,
     scalar Adam, sampling with replacement, switched off."""
     X, y, _, _ = data
-    seen = []
-    original = compiled.compiled_mlp_epoch
-    monkeypatch.setattr("skopt_nn._epochs.compiled_mlp_epoch",
-                        lambda *a: seen.append(original(*a)) or seen[-1])
+    seen = spy_compiled_mlp_epoch(monkeypatch)
     from skopt_nn.optim import SGD
 
     for est in (MLPRegressor(hidden_layer_sizes=(400,), batch_size=80, max_iter=1),
@@ -128,11 +118,11 @@ def test_gives_way_to_the_torch_path(monkeypatch, data):
                 MLPRegressor(optimizer=RMSProp(elementwise=False), batch_size=10, max_iter=1)):
         seen.clear()
         est.fit(X, y)
-        assert seen == [None]
+        assert seen == [False]
     monkeypatch.setenv("SKOPT_NN_COMPILED", "0")
     seen.clear()
     MLPRegressor(hidden_layer_sizes=(3,), batch_size=10, max_iter=1).fit(X, y)
-    assert seen == [None]
+    assert seen == [False]
     assert not compiled.enabled()
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _helpers import spy_compiled_mlp_epoch
 from sklearn import neural_network as sk
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -22,7 +23,6 @@ from sklearn.utils import check_random_state, shuffle
 
 import skopt_nn
 from skopt_nn import MLPClassifier, MLPRegressor
-from skopt_nn import _compiled_mlp as compiled_mlp
 from skopt_nn._shuffle import Shuffler
 from skopt_nn.optim import SGD, Adam, Momentum
 
@@ -122,15 +122,7 @@ def test_fit_follows_sklearn(kind, solver, compiled, monkeypatch):
     monkeypatch.setenv("SKOPT_NN_COMPILED", compiled)
     if compiled == "1":
         pytest.importorskip("numba")
-    ran = []
-    original = compiled_mlp.compiled_mlp_epoch
-
-    def spy(*args):
-        result = original(*args)
-        ran.append(result is not None)
-        return result
-
-    monkeypatch.setattr("skopt_nn._epochs.compiled_mlp_epoch", spy)
+    ran = spy_compiled_mlp_epoch(monkeypatch)
     X, y = _data(kind)
     skl, own = _pair(kind, solver)
     skl.fit(X, y)

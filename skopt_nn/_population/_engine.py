@@ -309,10 +309,10 @@ class Population:
         scratch = self.scratch
         if full:
             nb, d = full // b, rows.X.shape[1]
-            Xb = rows.take(blocks(R).reshape(-1, b),
-                           scratch.get("epoch X", (nb * M, b, d), rows.X)).view(nb, M, b, d)
-            Yb = rows.targets(blocks(R).reshape(-1, b), scratch.get(
-                "epoch Y", (nb * M, b, K), rows.Y)).view(nb, M, b, K)
+            Rb = blocks(R).reshape(-1, b)  # batch-major rows (a copy: made once)
+            Xb = rows.take(Rb, scratch.get("epoch X", (nb * M, b, d), rows.X)).view(nb, M, b, d)
+            Yb = rows.targets(Rb, scratch.get("epoch Y", (nb * M, b, K), rows.Y)).view(
+                nb, M, b, K)
             swb = None if sw is None else \
                 scratch.get("epoch sw", (nb, M, b), sw).copy_(blocks(sw))
             for j in range(full // b):

@@ -92,11 +92,12 @@ def _fastest(A: torch.Tensor, B: torch.Tensor) -> int:
 
 
 def _bmm(A: torch.Tensor, B: torch.Tensor, timed: bool = True,
-         scratch: Scratch | None = None, slot=None) -> torch.Tensor:
+         scratch: Scratch | None = None, slot=None, form: int | None = None) -> torch.Tensor:
     """The batched product ``A @ B`` of ``(M, n, k)`` by ``(M, k, m)``, in the form
     that is fast for the shapes (the result may be a transposed view); ``timed=False``
-    for a product made once (it is not worth timing).  With ``scratch``, the result
-    is written into its buffer ``slot`` (overwritten by the next product there)."""
+    for a product made once (it is not worth timing), ``form`` where the caller knows
+    it.  With ``scratch``, the result is written into its buffer ``slot``
+    (overwritten by the next product there)."""
     M, n, m = A.shape[0], A.shape[1], B.shape[2]
 
     def out(shape):
@@ -104,8 +105,9 @@ def _bmm(A: torch.Tensor, B: torch.Tensor, timed: bool = True,
 
     if n == 1:  # a row times a matrix (the gradient of one input feature)
         return torch.sum(A.transpose(1, 2) * B, 1, keepdim=True)
-    small = A.device.type == "cpu" and n * A.shape[2] * m <= _NUMPY_MACS
-    form = NUMPY if small else _fastest(A, B) if timed else DIRECT
+    if form is None:
+        small = A.device.type == "cpu" and n * A.shape[2] * m <= _NUMPY_MACS
+        form = NUMPY if small else _fastest(A, B) if timed else DIRECT
     if form == NUMPY:
         C = out((M, n, m))
         if C is None:
@@ -124,11 +126,13 @@ def _bmm_into(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor,
     there directly, torch's through ``scratch``'s buffer ``slot``."""
     if A.shape[1] == 1:
         torch.sum(A.transpose(1, 2) * B, 1, keepdim=True, out=out)
-    elif A.device.type == "cpu" and (A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MACS
-                                     or _fastest(A, B) == NUMPY):
+        return
+    small = A.device.type == "cpu" and A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MACS
+    form = NUMPY if small else _fastest(A, B)
+    if form == NUMPY:
         np.matmul(A.numpy(), _numpy_operand(B), out=out.numpy())
     else:
-        out.copy_(_bmm(A, B, scratch=scratch, slot=slot))
+        out.copy_(_bmm(A, B, scratch=scratch, slot=slot, form=form))
 
 
 def _baddbmm(bias: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
@@ -280,17 +284,14 @@ class StackedNetwork:
 
         The softmax cross-entropy of many classes runs on Zᵀ (M, K, n), the layout in
         which the output product is fast and its log-softmax over the classes is a
-        reduction over the middle axis; δ_L is then a transposed view.  The numbers
-        are those of :meth:`SoftmaxCrossEntropy.value_and_derivative`.
+        reduction over the middle axis (the loss's ``value_and_derivative_t``); δ_L
+        is then a transposed view.
         """
         M, n, K = Z.shape
         sw = batch.sw
         if type(self.loss) is SoftmaxCrossEntropy and K >= _TRANSPOSED_SOFTMAX_K:
             ZT = Z.transpose(1, 2)
-            log_p = torch.log_softmax(ZT if ZT.is_contiguous() else ZT.contiguous(), 1)
-            YT = batch.Y.transpose(1, 2)
-            f = (log_p * YT).sum(1).neg_()
-            dT = log_p.exp_().sub_(YT)
+            f, dT = self.loss.value_and_derivative_t(ZT.contiguous(), batch.Y.transpose(1, 2))
             if sw is not None:
                 f.mul_(sw)
                 dT.mul_(sw[:, None, :])
