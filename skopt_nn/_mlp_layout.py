@@ -4,7 +4,8 @@ How fast the BLAS runs a product depends on the layout of its operands and resul
 with MKL on this project's 2-core AMD EPYC, a 256×257 by 257×10 product takes ~120
 µs into a row-major result and ~30 µs into a column-major one, while square
 products run at the same speed either way.  :func:`prefer_transposed` times the
-two once per process and shape (see :mod:`skopt_nn._mlp_objective`).
+two once per machine and shape (see :mod:`skopt_nn._mlp_objective`); the choice is
+kept by :mod:`skopt_nn._layout_store`, so that later runs make the same one.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import time
 
 import torch
 
+from . import _layout_store
+
 #: products of at least this many multiply-adds (on the CPU) have their layout timed
 _TIME_MACS = 1 << 16
 #: the column-major layout is kept where it takes at most this share of the row-major time
 _LAYOUT_MARGIN = 0.8
-#: (m, k, n, Aᵀ stored, B stored transposed, copied, dtype) -> column-major result faster
-_LAYOUTS: dict[tuple, bool] = {}
 
 
 def _matrix(rows: int, cols: int, transposed: bool, dtype: torch.dtype) -> torch.Tensor:
@@ -45,14 +46,14 @@ def prefer_transposed(m: int, k: int, n: int, a_t: bool, b_t: bool, copy: bool,
 
     ``a_t``/``b_t``: A and B are stored column-major; ``copy``: the column-major
     result must then be copied into a row-major one (a gradient block of g).
-    Timed once per process and shape on the CPU, for products of at least
+    Timed once per machine, shape and thread count on the CPU (the choice is
+    stored: :func:`skopt_nn._layout_store.choice`), for products of at least
     ``_TIME_MACS`` multiply-adds; otherwise (and on other devices) ``False``.
     """
     if x.device.type != "cpu" or m * k * n < _TIME_MACS:
         return False
-    key = (m, k, n, a_t, b_t, copy, x.dtype)
-    hit = _LAYOUTS.get(key)
-    if hit is None:
+
+    def timed() -> bool:
         A, B = _matrix(m, k, a_t, x.dtype), _matrix(k, n, b_t, x.dtype)
         C, Ct = _matrix(m, n, False, x.dtype), _matrix(m, n, True, x.dtype)
 
@@ -65,5 +66,7 @@ def prefer_transposed(m: int, k: int, n: int, a_t: bool, b_t: bool, copy: bool,
             row = best_time(lambda: C.addmm_(A, B, beta=0.0))
             col = best_time(transposed)
             row = min(row, best_time(lambda: C.addmm_(A, B, beta=0.0)))
-        hit = _LAYOUTS[key] = col <= _LAYOUT_MARGIN * row
-    return hit
+        return col <= _LAYOUT_MARGIN * row
+
+    return bool(_layout_store.choice(("mm", m, k, n, a_t, b_t, copy, str(x.dtype),
+                                      torch.get_num_threads()), timed))

@@ -1,6 +1,13 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the timed layout choices go to a store of the test session's own, not the user's
+_CACHE = tempfile.mkdtemp(prefix="skopt_nn-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["SKOPT_NN_CACHE_DIR"] = _CACHE
 
 import builtins  # noqa: E402
 

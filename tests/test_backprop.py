@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.neural_network import MLPRegressor
 
-from skopt_nn import _mlp_layout, _mlp_objective
+from skopt_nn import _mlp_objective
 from skopt_nn._data import Dataset, SparseRows
 from skopt_nn._losses import LOSSES, SoftmaxCrossEntropy, SquaredError
 from skopt_nn._mlp_objective import MLPObjective
@@ -323,20 +323,6 @@ def test_column_major_layouts_match_autograd(monkeypatch, activation, sparse):
         assert plan.Z.stride(0) == 1 or not hidden
         assert all(step.dst is not None for step in plan.backward)
         assert plan.gW0_t != sparse
-
-
-def test_layout_choice_is_timed_once_per_shape(monkeypatch):
-    monkeypatch.setattr(_mlp_layout, "_LAYOUTS", {})
-    x = torch.zeros(3)
-    # small products keep the row-major layout untimed
-    assert _mlp_layout.prefer_transposed(16, 21, 20, False, False, False, x) is False
-    assert not _mlp_layout._LAYOUTS
-    monkeypatch.setattr(_mlp_layout, "_TIME_MACS", 0)
-    choice = _mlp_layout.prefer_transposed(40, 33, 5, True, False, True, x)
-    assert isinstance(choice, bool)
-    assert _mlp_layout._LAYOUTS == {(40, 33, 5, True, False, True, torch.float32): choice}
-    _mlp_layout._LAYOUTS[40, 33, 5, True, False, True, torch.float32] = not choice
-    assert _mlp_layout.prefer_transposed(40, 33, 5, True, False, True, x) is (not choice)
 
 
 def test_is_an_objective():

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import _layout_store
 from .._activations import ACTIVATIONS, ACTIVATIONS_INPLACE, DERIVATIVES, THRESHOLD_BACKWARD
 from .._losses import _TRANSPOSED_SOFTMAX_K, Loss, SoftmaxCrossEntropy
 from .._mlp_layout import best_time
@@ -48,7 +49,8 @@ _LAYOUT_MARGIN = 0.8
 #: the forms of a batched product ``A @ B``: torch's ``bmm(A, B)``, its transposed
 #: ``bmm(Bᵀ, Aᵀ)ᵀ``, and NumPy's ``matmul`` (OpenBLAS, one product per model)
 DIRECT, TRANSPOSED, NUMPY = 0, 1, 2
-#: (M, n, k, m, A's strides, B's strides, dtype) -> the fastest form
+#: (M, n, k, m, A's strides, B's strides, dtype, threads) -> the fastest form, this process's
+#: memo of the choices :mod:`skopt_nn._layout_store` keeps per machine
 _LAYOUTS: dict[tuple, int] = {}
 
 
@@ -61,7 +63,8 @@ def _numpy_operand(B: torch.Tensor) -> np.ndarray:
 
 def _fastest(A: torch.Tensor, B: torch.Tensor) -> int:
     """The fastest form of ``A @ B`` for these operands' shapes and layouts, timed
-    once per process and layout on the CPU (:data:`DIRECT` elsewhere).
+    once per machine, layout and thread count on the CPU and kept
+    (:mod:`skopt_nn._layout_store`); :data:`DIRECT` elsewhere.
 
     With MKL on a 2-core AMD EPYC the layout of a narrow result decides the speed,
     as for one model (see :mod:`skopt_nn._mlp_objective`): 8 x 256x64 by 64x10
@@ -72,23 +75,28 @@ def _fastest(A: torch.Tensor, B: torch.Tensor) -> int:
     """
     if A.device.type != "cpu":
         return DIRECT
-    key = (*A.shape, B.shape[2], A.stride(), B.stride(), A.dtype)
+    key = (*A.shape, B.shape[2], A.stride(), B.stride(), A.dtype, torch.get_num_threads())
     hit = _LAYOUTS.get(key)
     if hit is None:
-        a, b = A.clone(), B.clone()  # the operands' layouts, not their numbers
-        out = np.empty((A.shape[0], A.shape[1], B.shape[2]), dtype=a.numpy().dtype)
-        an = a.numpy()
-        numpy = A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MAX_MACS
-        with torch.inference_mode():
-            times = [best_time(lambda: torch.bmm(a, b)),
-                     best_time(lambda: torch.bmm(b.transpose(1, 2), a.transpose(1, 2))),
-                     best_time(lambda: np.matmul(an, _numpy_operand(b), out=out))
-                     if numpy else math.inf]
-            times[DIRECT] = min(times[DIRECT], best_time(lambda: torch.bmm(a, b)))
-        best = min((TRANSPOSED, NUMPY), key=lambda form: times[form])
-        hit = _LAYOUTS[key] = best if times[best] <= _LAYOUT_MARGIN * times[DIRECT] \
-            else DIRECT
+        hit = _LAYOUTS[key] = int(_layout_store.choice(
+            ("bmm", *key[:-2], str(A.dtype), key[-1]), lambda: _timed_form(A, B)))
     return hit
+
+
+def _timed_form(A: torch.Tensor, B: torch.Tensor) -> int:
+    """The form :func:`_fastest` keeps, by timing each once on copies of the operands."""
+    a, b = A.clone(), B.clone()  # the operands' layouts, not their numbers
+    out = np.empty((A.shape[0], A.shape[1], B.shape[2]), dtype=a.numpy().dtype)
+    an = a.numpy()
+    numpy = A.shape[1] * A.shape[2] * B.shape[2] <= _NUMPY_MAX_MACS
+    with torch.inference_mode():
+        times = [best_time(lambda: torch.bmm(a, b)),
+                 best_time(lambda: torch.bmm(b.transpose(1, 2), a.transpose(1, 2))),
+                 best_time(lambda: np.matmul(an, _numpy_operand(b), out=out))
+                 if numpy else math.inf]
+        times[DIRECT] = min(times[DIRECT], best_time(lambda: torch.bmm(a, b)))
+    best = min((TRANSPOSED, NUMPY), key=lambda form: times[form])
+    return best if times[best] <= _LAYOUT_MARGIN * times[DIRECT] else DIRECT
 
 
 def _bmm(A: torch.Tensor, B: torch.Tensor, timed: bool = True,
