@@ -288,8 +288,10 @@ class _RankContext:
         return dataclasses.replace(job.config, batch_size=b,
                                    batcher=functools.partial(ShareBatcher, steps=steps))
 
-    def validation_score(self, score: float, n_val: int) -> float:
-        total, n = self.comm.sum([score * n_val, n_val])
+    def validation_score(self, score: float, weight: float) -> float:
+        """The ranks' scores averaged, each weighted by its held-out rows (their
+        number, or their sample weights' sum)."""
+        total, n = self.comm.sum([score * weight, weight])
         return total / n
 
 
@@ -309,9 +311,10 @@ class _RankMixin:
         ctx.comm.agree(None)
         return ctx.adapt(job)
 
-    def _validation_score(self, objective, x, X_val, Y_val):
-        score = super()._validation_score(objective, x, X_val, Y_val)
-        return self.__dict__[_CONTEXT].validation_score(score, len(Y_val))
+    def _validation_score(self, objective, x, X_val, Y_val, sw_val=None):
+        score = super()._validation_score(objective, x, X_val, Y_val, sw_val)
+        weight = len(Y_val) if sw_val is None else float(np.sum(sw_val))
+        return self.__dict__[_CONTEXT].validation_score(score, weight)
 
 
 @functools.cache

@@ -86,7 +86,7 @@ class FitJob:
     objective: Any
     data: Dataset
     config: RunConfig
-    validation_set: tuple | None  # (X_val on the device, Y_val) with early stopping
+    validation_set: tuple | None  # (X_val on the device, Y_val, sw_val) with early stopping
     early_stopping: bool
     continuing: bool
     device: torch.device
@@ -156,12 +156,15 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """Targets as a 2-D float array for the loss, and the sample weights."""
 
     @abstractmethod
-    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray) -> float:
-        """The early-stopping score (accuracy or R²) of the raw output on held-out targets."""
+    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
+        """The early-stopping score (accuracy or R²) of the raw output on held-out
+        targets, weighted by their sample weights where given."""
 
-    def _validation_score(self, objective, x, X_val, Y_val) -> float:
+    def _validation_score(self, objective, x, X_val, Y_val, sw_val=None) -> float:
         """The early-stopping score of the model ``x`` on the held-out split."""
-        return self._output_score(objective.decision(x, X_val).double().cpu().numpy(), Y_val)
+        return self._output_score(objective.decision(x, X_val).double().cpu().numpy(), Y_val,
+                                  sw_val)
 
     # ------------------------------------------------------------------ helpers
     def _validate_X(self, X, reset: bool):
@@ -262,8 +265,8 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32], multi_output=True, y_numeric=not self._is_classifier(),
         )
-        sw = self._sample_weight(sample_weight, X)
-        Y, sw = self._encode_targets(y, sw, first_call=not continuing, classes=classes,
+        given = self._sample_weight(sample_weight, X)
+        Y, sw = self._encode_targets(y, given, first_call=not continuing, classes=classes,
                                      warm_start=continuing and not incremental)
         if getattr(self, "class_weight", None) is not None:
             _check_class_weighted(sw)
@@ -277,9 +280,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         validation_set = None
         X_fit, Y_fit = X, Y
         if early_stopping:
-            X_fit, X_val, Y_fit, Y_val, sw = self._validation_split(X, Y, sw, y,
-                                                                    random_state)
-            validation_set = (as_device_matrix(X_val, dtype, device), Y_val)
+            X_fit, X_val, Y_fit, Y_val, sw, sw_val = self._validation_split(
+                X, Y, sw, y, random_state, given)
+            validation_set = (as_device_matrix(X_val, dtype, device), Y_val, sw_val)
         config = RunConfig(max_epochs=1 if incremental else self.max_iter,
                            batch_size=self._batch_size(X.shape[0], optimizer),
                            shuffle=self.shuffle, tol=self.tol,
@@ -368,8 +371,9 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
             setattr(trainer.schedule, name, value)
         validation = None
         if validation_set is not None:
-            X_val, Y_val = validation_set
-            validation = lambda x: self._validation_score(objective, x, X_val, Y_val)  # noqa: E731
+            X_val, Y_val, sw_val = validation_set
+            validation = lambda x: self._validation_score(  # noqa: E731
+                objective, x, X_val, Y_val, sw_val)
         n_iter = trainer.run(data, config, validation, monitor if monitor.active else None)
         if validation is not None and trainer.progress.best_x is not None:
             trainer.x.copy_(trainer.progress.best_x)
@@ -419,8 +423,11 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
                  "clipped")
         return min(self.batch_size, n)
 
-    def _validation_split(self, X, Y, sw, y, random_state: np.random.RandomState):
-        """Early stopping's held-out split: ``(X, X_val, Y, Y_val, sw)``.
+    def _validation_split(self, X, Y, sw, y, random_state: np.random.RandomState,
+                          given=None):
+        """Early stopping's held-out split: ``(X, X_val, Y, Y_val, sw, given_val)``,
+        ``given_val`` the held-out rows' share of the sample weights as given (what
+        weights their score, as scikit-learn's; None without weights).
 
         Here (the linear models) stratified by the labels for a classifier with
         one label column, from a seed of its own: the first number the call draws
@@ -429,21 +436,23 @@ class BaseTorchEstimator(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta)
         """
         stratify = y if self._is_classifier() and np.ndim(y) == 1 else None
         seed = random_state.randint(np.iinfo(np.int32).max)
-        return self._split(X, Y, sw, stratify, seed)
+        return self._split(X, Y, sw, stratify, seed, given)
 
-    def _split(self, X, Y, sw, stratify, random_state):
-        """``train_test_split`` of X, Y (and sw) by ``validation_fraction``, with the
-        error of a validation set too small."""
-        arrays = [X, Y] + ([] if sw is None else [sw])
-        try:
-            parts = train_test_split(*arrays, test_size=self.validation_fraction,
+    def _split(self, X, Y, sw, stratify, random_state, given=None):
+        """``train_test_split`` of X, Y (and the weights) by ``validation_fraction``,
+        with the error of a validation set too small: ``(X, X_val, Y, Y_val, sw,
+        given_val)``."""
+        weights = [w for w in (sw, given) if w is not None]
+        try:  # (the rows' split does not depend on how many arrays are split)
+            parts = train_test_split(X, Y, *weights, test_size=self.validation_fraction,
                                      random_state=random_state, stratify=stratify)
         except ValueError as exc:
             raise ValueError(f"{_VALIDATION_TOO_SMALL} ({exc})") from exc
         X, X_val, Y, Y_val = parts[:4]
         if X_val.shape[0] < 2:
             raise ValueError(_VALIDATION_TOO_SMALL)
-        return X, X_val, Y, Y_val, (parts[4] if sw is not None else None)
+        return (X, X_val, Y, Y_val, None if sw is None else parts[4],
+                None if given is None else parts[-1])
 
     def _is_classifier(self) -> bool:
         return getattr(self.__sklearn_tags__(), "estimator_type", None) == "classifier"

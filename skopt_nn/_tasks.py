@@ -34,9 +34,10 @@ class RegressionTask:
         """Prediction from the output z (the identity but for a log-link loss)."""
         return self._loss(Z.shape[1]).inverse_link(Z)
 
-    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray) -> float:
+    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
         """The early-stopping score, R², of the raw output ``Z`` on held-out targets."""
-        return float(r2_score(Y_val, self._inverse_link(Z)))
+        return float(r2_score(Y_val, self._inverse_link(Z), sample_weight=sample_weight))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
@@ -139,9 +140,11 @@ class ClassificationTask:
         cw = weights[idx]
         return cw if sw is None else sw * cw
 
-    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray) -> float:
+    def _output_score(self, Z: np.ndarray, Y_val: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
         """The early-stopping score, accuracy, of the raw output ``Z`` on held-out targets."""
-        return float(accuracy_score(self._labels(Y_val), self._labels(Z)))
+        return float(accuracy_score(self._labels(Y_val), self._labels(Z),
+                                    sample_weight=sample_weight))
 
     def _labels(self, Z):
         if self._multilabel:

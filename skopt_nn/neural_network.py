@@ -54,7 +54,7 @@ class _BaseMLP(BaseTorchEstimator):
         after the initial weights and the validation split, from the stored order."""
         return Shuffler(random_state)
 
-    def _validation_split(self, X, Y, sw, y, random_state):
+    def _validation_split(self, X, Y, sw, y, random_state, given=None):
         """scikit-learn's MLP split (``_fit_stochastic``): ``train_test_split`` drawn
         from the call's ``random_state`` after the initial weights, stratified where a
         classifier has one output (binary), not for multi-class or multilabel targets.
@@ -64,7 +64,7 @@ class _BaseMLP(BaseTorchEstimator):
         same.
         """
         stratify = Y[:, 0] if self._is_classifier() and Y.shape[1] == 1 else None
-        return self._split(X, Y, sw, stratify, random_state)
+        return self._split(X, Y, sw, stratify, random_state, given)
 
     def _fitted_attributes(self, objective, x):
         Ws, bs = objective.unpack(x.detach().cpu())

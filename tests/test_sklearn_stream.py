@@ -192,6 +192,30 @@ def test_early_stopping_stops_where_sklearn_stops(kind):
     _assert_weights(skl, own, rtol=1e-9, atol=1e-13)
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["fit", "fit_many"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_early_stopping_weights_the_validation_score_as_sklearn(kind, batched):
+    """With sample weights, scikit-learn's validation score is the weighted R² or
+    accuracy of the held-out rows' own weights; the kept (best) epoch follows it.
+    One batch per epoch (105 training rows): on smaller batches scikit-learn
+    divides a batch's loss by its own weight sum (README, "Differences from
+    scikit-learn's MLP")."""
+    X, y = _data(kind)
+    sw = np.random.default_rng(1).choice([0.2, 1.0, 5.0], len(y))
+    settings = dict(early_stopping=True, max_iter=15, validation_fraction=0.3,
+                    batch_size=105, learning_rate_init=0.05)
+    skl, own = _pair(kind, "nesterov", **settings)
+    skl.fit(X, y, sample_weight=sw)
+    if batched:
+        twin = _pair(kind, "nesterov", **dict(settings, learning_rate_init=0.02))[1]
+        skopt_nn.fit_many([own, twin], X, y, sample_weight=sw)
+    else:
+        own.fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(own.validation_scores_, skl.validation_scores_, rtol=1e-9)
+    assert own.best_validation_score_ == pytest.approx(skl.best_validation_score_, rel=1e-9)
+    _assert_weights(skl, own, rtol=1e-8, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- calls
 @pytest.mark.parametrize("kind", KINDS)
 def test_partial_fit_follows_sklearn_over_calls(kind):

@@ -381,7 +381,7 @@ class Population:
             return None
         with torch.inference_mode():
             Z = self.net.decision(self.X, self.validation).double().cpu().numpy()
-        return np.array([m.estimator._output_score(Z[i], m.job.validation_set[1])
+        return np.array([m.estimator._output_score(Z[i], *m.job.validation_set[1:])
                          for i, m in enumerate(self.members)], dtype=float)
 
     def _drop(self, done: list[Member]) -> None:
