@@ -49,7 +49,7 @@ _LAYOUT_MARGIN = 0.8
 #: the forms of a batched product ``A @ B``: torch's ``bmm(A, B)``, its transposed
 #: ``bmm(Bᵀ, Aᵀ)ᵀ``, and NumPy's ``matmul`` (OpenBLAS, one product per model)
 DIRECT, TRANSPOSED, NUMPY = 0, 1, 2
-#: (M, n, k, m, A's strides, B's strides, dtype, threads) -> the fastest form, this process's
+#: (M, n, k, m, A's strides, B's strides, dtype) -> the fastest form: this process's
 #: memo of the choices :mod:`skopt_nn._layout_store` keeps per machine
 _LAYOUTS: dict[tuple, int] = {}
 
@@ -75,11 +75,12 @@ def _fastest(A: torch.Tensor, B: torch.Tensor) -> int:
     """
     if A.device.type != "cpu":
         return DIRECT
-    key = (*A.shape, B.shape[2], A.stride(), B.stride(), A.dtype, torch.get_num_threads())
+    key = (*A.shape, B.shape[2], A.stride(), B.stride(), A.dtype)
     hit = _LAYOUTS.get(key)
-    if hit is None:
+    if hit is None:  # (the stored choice is per thread count too; the memo per process)
         hit = _LAYOUTS[key] = int(_layout_store.choice(
-            ("bmm", *key[:-2], str(A.dtype), key[-1]), lambda: _timed_form(A, B)))
+            ("bmm", *key[:-1], str(A.dtype), torch.get_num_threads()),
+            lambda: _timed_form(A, B)))
     return hit
 
 
