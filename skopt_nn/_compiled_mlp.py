@@ -173,7 +173,7 @@ def compiled_population_epoch(pop, R: torch.Tensor, sw):
     n_batches = -(-n // b)
     losses = np.empty((n_batches, M))
     k, count = population_epoch(
-        pop.rows.X.numpy(), R.numpy(), pop.rows.Y.numpy(),
+        pop.rows.X.numpy(), R.numpy(), pop.rows.counts.astype(np.int64), pop.rows.Y.numpy(),
         np.empty((M, 0), dtype) if sw is None else sw.numpy(), b, XT, GT,
         np.array(net.layers, dtype=np.int64), _ACTIVATIONS[spec.activation], loss,
         float(getattr(net.loss, "epsilon", 0.0)),

@@ -244,15 +244,16 @@ def _times_derivative_models(D, A, m, w, act):
 
 
 @_jit_fast
-def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per_batch, ws,
+def population_epoch(X, R, ns, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per_batch, ws,
                      fit_intercept, code, hyper, S1, S2, count, sched, k, losses):
     """One epoch of mini-batch steps of M models at once, each on its own rows.
 
     ``XT``, ``GT``, ``S1``, ``S2`` are the parameters, gradients and rule states as
     (P, M), model q in column q, so that every inner loop runs over the models
     (contiguous: it vectorises).  ``R`` (M, n) are each model's rows of ``X`` and of
-    its targets ``Y`` (rows of X, K) in the epoch's order, ``sw`` (M, n) its weights
-    in that order; ``alphas``, ``ws``, ``hyper`` (4, M) and ``sched`` (5, M) the per-model
+    its targets ``Y`` (rows of X, K) in the epoch's order, of which model q has
+    ``ns[q]`` (the rest padding, in its last batch), ``sw`` (M, n) its weights in
+    that order; ``alphas``, ``ws``, ``hyper`` (4, M) and ``sched`` (5, M) the per-model
     penalty, weight scale, rule hyperparameters and schedule.  Writes each batch's F
     into ``losses`` (n_batches, M); returns the step count and Adam's count.
     """
@@ -273,10 +274,15 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per
     z = np.empty(K)
     lr = np.empty(M, dt)
     F = np.empty(M, dt)
+    mbs = np.empty(M, np.int64)  # each model's rows in the batch (the rest padding)
+    mbf = np.empty(M, dt)  # the same, as divisors
     weighted = sw.shape[1] > 0
     for j in range(losses.shape[0]):
         start = j * b
         mb = min(b, n - start)
+        for q in range(M):
+            mbs[q] = min(b, ns[q] - start)
+            mbf[q] = mbs[q]
         for i in range(mb):
             for q in range(M):
                 r = R[q, start + i]
@@ -284,8 +290,7 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per
                     A[0, i, c, q] = X[r, c]
                 for c in range(K):
                     Yb[i, c, q] = Y[r, c]
-                if weighted:
-                    wb[i, q] = sw[q, start + i]
+                wb[i, q] = sw[q, start + i] if weighted else 1.0
         for layer in range(L):  # forward (Eq. 9)
             w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
                 layers[layer, 4]
@@ -307,18 +312,23 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per
         Z, delta = A[L], D[0]
         for q in range(M):
             Yq, dq = Yb[:, :, q], delta[:, :, q]
-            for i in range(mb):
+            for i in range(mbs[q]):
                 for c in range(K):
                     z[c] = Z[i, c, q]
                 f[i, q] = _loss_terms(loss, z, Yq, i, dq, i, K, eps)
+            for i in range(mbs[q], mb):  # padding: no loss, no gradient
+                f[i, q] = 0.0
+                wb[i, q] = 0.0
+                for c in range(K):
+                    dq[i, c] = 0.0
         for q in range(M):  # F = mean_i s_i f_i + ½ c ‖W‖²
             total, wsum = 0.0, 0.0
-            for i in range(mb):
+            for i in range(mbs[q]):
                 total += wb[i, q] * f[i, q]
                 wsum += wb[i, q]
-            F[q] = total / mb
+            F[q] = total / mbf[q]
             if per_batch:
-                cpen[q] = alphas[q] / (ws[q] * (wsum if weighted else mb))
+                cpen[q] = alphas[q] / (ws[q] * (wsum if weighted else mbs[q]))
             else:
                 cpen[q] = alphas[q]
         if weighted:
@@ -355,10 +365,10 @@ def population_epoch(X, R, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per
                             gb[q] += dv[q]
             for p in range(w0, b0):
                 for q in range(M):
-                    GT[p, q] = GT[p, q] / mb + cpen[q] * XT[p, q]
+                    GT[p, q] = GT[p, q] / mbf[q] + cpen[q] * XT[p, q]
             for c in range(fan_out):
                 for q in range(M):
-                    GT[b0 + c, q] /= mb
+                    GT[b0 + c, q] /= mbf[q]
             if layer > 0:  # δ_{l-1} = (δ_l W_lᵀ) ⊙ σ'(Z_{l-1})
                 nxt = D[1 - cur]
                 for i in range(mb):

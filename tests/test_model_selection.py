@@ -75,6 +75,19 @@ def test_mlp_regressor_grid_equals_scikit_learns(regression, populations):
                        .fit(X, y), X)
 
 
+def test_folds_of_unequal_size_train_together(regression, populations):
+    """103 rows in 5 folds: 82 or 83 training rows, 6 batches each, one computation."""
+    X, y = make_regression(103, 3, noise=5.0, random_state=1)
+    y = y / 50
+    net = MLPRegressor(hidden_layer_sizes=(8, 6), optimizer="adam", batch_size=16,
+                       max_iter=30, random_state=0)
+    grid = {"learning_rate_init": [0.003, 0.03], "alpha": [0.0, 1e-2]}
+    ours = GridSearchCV(net, grid, cv=5, return_train_score=True).fit(X, y)
+    assert populations == [20]
+    assert_same_search(ours, sk.GridSearchCV(net, grid, cv=5, return_train_score=True)
+                       .fit(X, y), X)
+
+
 def test_optimizers_differ_within_the_grid(classification, populations):
     """One group per optimizer class; tol and early stopping on."""
     X, y = classification

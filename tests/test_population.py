@@ -136,6 +136,49 @@ def test_rows_sample_weight_and_class_weight(classification, populations):
         _assert_same_fit(b, s, X)
 
 
+@pytest.mark.parametrize("compiled", ["1", "0"])
+def test_uneven_rows_with_as_many_batches_train_together(compiled, classification,
+                                                         populations, monkeypatch):
+    """Models whose numbers of rows differ but make as many batches (a search's folds
+    when their count does not divide the rows) train in one population, its last
+    batch padded: each one's fit, records and samples seen are its own."""
+    monkeypatch.setenv("SKOPT_NN_COMPILED", compiled)
+    X, y = classification
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.2, 3.0, len(y))
+    rows = [np.arange(0, 101), np.arange(30, 150), rng.permutation(150)[:110],
+            np.arange(0, 101)]  # 101..120 rows: 5 batches of 25 (the last 1-20 rows)
+    ests = [MLPClassifier(hidden_layer_sizes=(7,), optimizer="adam", batch_size=25, alpha=a,
+                          max_iter=12, random_state=s)
+            for a, s in [(1e-3, 0), (1e-1, 0), (0.0, 1), (1e-2, 0)]]
+    for weights in (None, sw):
+        populations.clear()
+        single = _one_by_one(ests, X, y, rows, weights)
+        fit_many(ests, X, y, rows=rows, sample_weight=weights)
+        assert populations == [4]
+        for b, s in zip(ests, single):
+            _assert_same_fit(b, s, X)
+    assert [e.t_ for e in ests] == [12 * len(r) for r in rows]
+
+
+def test_uneven_rows_regression_early_stopping_and_sgd(regression, populations):
+    """Early stopping (validation sets of one size) and a linear model on uneven rows;
+    a model with another number of batches trains apart."""
+    X, y = regression
+    rows = [np.arange(0, 100), np.arange(21, 120), np.arange(0, 120)]  # 90, 89 / 108 train
+    ests = [MLPRegressor(hidden_layer_sizes=(5,), optimizer="sgd", batch_size=30,
+                         learning_rate_init=lr, early_stopping=True, n_iter_no_change=3,
+                         tol=1e-3, max_iter=40, random_state=0) for lr in (0.01, 0.03, 0.02)]
+    lins = [LinearRegressor(optimizer="momentum", batch_size=16, learning_rate_init=lr,
+                            max_iter=10, random_state=0) for lr in (0.01, 0.05)]
+    lin_rows = [np.arange(0, 97), np.arange(3, 112)]  # 7 batches of 16 each
+    single = _one_by_one(ests, X, y, rows) + _one_by_one(lins, X, y, lin_rows)
+    fit_many(ests + lins, X, y, rows=rows + lin_rows)
+    assert sorted(populations) == [2, 2]  # the 108-row fit (4 batches) alone
+    for b, s in zip(ests + lins, single):
+        _assert_same_fit(b, s, X)
+
+
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
 def test_linear_classifier(loss, populations):
     X, y = make_classification(200, 6, random_state=1)

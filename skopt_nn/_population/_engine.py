@@ -64,6 +64,11 @@ class _Rows:
     their inputs and targets; a batch gathers each model's targets by its row
     indices, as it gathers the inputs, so no per-model copy of the targets is
     made or permuted (a 128-model search on W3's data kept 2 x 170 MB of them).
+
+    Models may have different numbers of rows ``counts`` (the folds of a search
+    whose size the fold count does not divide) as long as they make the same
+    number of batches: ``R`` is padded to the longest with each model's first row,
+    at zero weight, so that only the epoch's last batch holds padding.
     """
 
     def __init__(self, datasets: list):
@@ -79,20 +84,37 @@ class _Rows:
             offsets.append(offset)
         self.X = torch.cat([u[0] for u in unique]) if len(unique) > 1 else unique[0][0]
         self.Y = torch.cat([u[1] for u in unique]) if len(unique) > 1 else unique[0][1]
-        n = len(datasets[0])
+        self.counts = np.array([len(d) for d in datasets])
+        n = int(self.counts.max())
         base = torch.arange(n, device=self.X.device)
-        self.R = torch.stack([base + o for o in offsets])  # (M, n) rows of X and Y
-        self.sw = None if datasets[0].sw is None else torch.stack([d.sw for d in datasets])
+        self.R = torch.stack([(base + o).masked_fill_(base >= len(d), o)
+                              for d, o in zip(datasets, offsets, strict=True)])  # (M, n)
+        self.sw = None if datasets[0].sw is None else torch.stack(
+            [torch.nn.functional.pad(d.sw, (0, n - len(d))) for d in datasets])
         self.ws = torch.tensor([[d.weight_scale] for d in datasets], dtype=self.Y.dtype,
                                device=self.Y.device)
 
     def __len__(self) -> int:
         return self.R.shape[1]
 
+    @property
+    def even(self) -> bool:
+        """Whether every model has the same number of rows."""
+        return bool((self.counts == len(self)).all())
+
     def select(self, keep: torch.Tensor) -> None:
         self.R, self.ws = (t.index_select(0, keep) for t in (self.R, self.ws))
+        self.counts = self.counts[keep.cpu().numpy()]
         if self.sw is not None:
             self.sw = self.sw.index_select(0, keep)
+
+    def counts_in(self, start: int, stop: int) -> torch.Tensor | None:
+        """Each model's number of real (not padding) positions in ``[start, stop)``,
+        ``(M, 1)``; None where every model has them all."""
+        counts = np.clip(self.counts - start, 0, stop - start)
+        if (counts == stop - start).all():
+            return None
+        return torch.tensor(counts[:, None], dtype=self.Y.dtype, device=self.Y.device)
 
     def take(self, R: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """The inputs of rows ``R`` (M, b), shape (M, b, d): one ``index_select``
@@ -104,10 +126,24 @@ class _Rows:
         return _gather(self.Y, R, out)
 
     def first(self, n: int) -> Batch:
-        """Each model's first ``n`` rows, in stored order."""
+        """Each model's first ``n`` rows (or all it has), in stored order."""
         R = self.R[:, :n]
-        return Batch(self.take(R), self.targets(R),
-                     None if self.sw is None else self.sw[:, :n], self.ws)
+        counts = self.counts_in(0, n)
+        return Batch(self.take(R), self.targets(R), self.weights(slice(0, n), counts),
+                     self.ws, counts)
+
+    def weights(self, positions: slice, counts: torch.Tensor | None,
+                sw: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The weights of ``positions`` of ``sw`` (default: the stored order's);
+        without sample weights, where some models' rows end there (``counts``), 1
+        on their rows and 0 on the padding."""
+        sw = self.sw if sw is None else sw
+        if sw is not None:
+            return sw[:, positions]
+        if counts is None:
+            return None
+        size = len(range(*positions.indices(len(self))))
+        return (torch.arange(size, device=counts.device) < counts).to(self.Y.dtype)
 
     def permuted(self, perm: torch.Tensor, scratch: Scratch):
         """(rows, weights) of each model in the order ``perm`` (M, n), in
@@ -129,6 +165,11 @@ def _gather(T: torch.Tensor, R: torch.Tensor, out: torch.Tensor | None) -> torch
         return T.index_select(0, R.reshape(-1)).view(*R.shape, c)
     torch.index_select(T, 0, R.reshape(-1), out=out.view(-1, c))
     return out
+
+
+def total_dtype(X: torch.Tensor) -> torch.dtype:
+    """The dtype an epoch's losses are summed in: float64 (MPS has none)."""
+    return torch.float64 if X.device.type != "mps" else X.dtype
 
 
 class Population:
@@ -163,25 +204,31 @@ class Population:
 
     def _shufflers(self, members: list[Member]) -> None:
         """Each member's permutations come from its own shuffler; members whose
-        shufflers are in the same state (one random_state, as in a search) share one
-        draw, from a copy, and their shufflers are set to its state when they leave."""
-        self.shufflers, source, seen = [], [], {}
-        for m in members:
+        shufflers are in the same state (one random_state, as in a search) and who
+        have as many rows share one draw, from a copy, and their shufflers are set to
+        its state when they leave."""
+        self.shufflers, self.drawn, source, seen = [], [], [], {}
+        for m, n in zip(members, self.rows.counts.tolist(), strict=True):
             if not m.job.config.shuffle:
                 source.append(-1)  # stored order
                 continue
             shuffler = m.job.trainer.shuffler
-            key = shuffler.key()
+            key = (shuffler.key(), n)
             if key not in seen:
                 seen[key] = len(self.shufflers)
                 self.shufflers.append(shuffler.copy())
+                self.drawn.append(n)
             source.append(seen[key])
         self.source = torch.tensor(source, dtype=torch.int64)
 
-    def _permutations(self, n: int) -> torch.Tensor:
-        """Each member's permutation of its ``n`` rows for this epoch, ``(M, n)``."""
-        perms = [s.permutation(n) for s in self.shufflers]
-        perms.append(torch.arange(n))  # row -1: the stored order
+    def _permutations(self) -> torch.Tensor:
+        """Each member's permutation of its rows for this epoch, ``(M, n)`` with n the
+        longest's (a shorter one's padding stays at its end)."""
+        n = len(self.rows)
+        base = torch.arange(n)
+        perms = [torch.cat([s.permutation(m), base[m:]]) if m < n else s.permutation(n)
+                 for s, m in zip(self.shufflers, self.drawn, strict=True)]
+        perms.append(base)  # row -1: the stored order
         return torch.stack(perms).index_select(0, self.source.where(
             self.source >= 0, len(self.shufflers))).to(self.X.device)
 
@@ -264,7 +311,7 @@ class Population:
         """Mini-batch steps over each model's permutation (lecture Eq. 24-26)."""
         rows = self.rows
         n = len(rows)
-        R, sw = rows.permuted(self._permutations(n), self.scratch)
+        R, sw = rows.permuted(self._permutations(), self.scratch)
         compiled = compiled_population_epoch(self, R, sw)  # small networks, CPU
         if compiled is not None:
             stacked, G = compiled
@@ -279,15 +326,14 @@ class Population:
                 self.rule.update(self.X, G, lr if constant else self._lr(self.k), self.state)
             stacked = torch.stack(losses)
         b = self.config.batch_size
-        sizes = [min(b, n - start) for start in range(0, n, b)]
-        total = torch.float64 if self.X.device.type != "mps" else self.X.dtype
-        weights = torch.tensor(sizes, dtype=total, device=self.X.device)
-        loss = (weights @ stacked.to(total)) / n
+        sizes = torch.tensor(np.clip(rows.counts[None, :] - np.arange(0, n, b)[:, None], 0, b),
+                             dtype=total_dtype(self.X), device=self.X.device)
+        loss = (sizes * stacked.to(sizes.dtype)).sum(0) / sizes.sum(0)  # (n_batches, M)
         # a row's sum is finite where the row is (or, rarely, a finite row overflows
         # it: that model is trained again alone, which gives its own fit's result)
-        read = torch.stack([loss, G.norm(dim=1).to(total),
-                            self.X.sum(1).to(total)]).cpu().numpy()
-        return EpochTable(read[0], read[1], self._steps(self.k), len(sizes), n,
+        read = torch.stack([loss, G.norm(dim=1).to(loss.dtype),
+                            self.X.sum(1).to(loss.dtype)]).cpu().numpy()
+        return EpochTable(read[0], read[1], self._steps(self.k), len(sizes), rows.counts,
                           read[0]), np.isfinite(read[2])
 
     def _batches(self, R: torch.Tensor, sw: torch.Tensor | None):
@@ -301,7 +347,7 @@ class Population:
         M, n = R.shape
         K = rows.Y.shape[1]
         whole = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
-        full = n // b * b if whole else 0
+        full = int(rows.counts.min()) // b * b if whole else 0  # the batches without padding
 
         def blocks(T: torch.Tensor) -> torch.Tensor:  # (M, full, ...) -> (nb, M, b, ...)
             return T[:, :full].reshape(M, full // b, b, *T.shape[2:]).transpose(0, 1)
@@ -323,9 +369,12 @@ class Population:
             Xb = rows.take(R[:, start:stop], scratch.get(("X", size), (M, size, rows.X.shape[1]),
                                                          rows.X))
             Yb = rows.targets(R[:, start:stop], scratch.get(("Y", size), (M, size, K), rows.Y))
+            counts = rows.counts_in(start, stop)
             swb = None if sw is None else \
                 scratch.get(("sw", size), (M, size), sw).copy_(sw[:, start:stop])
-            yield Batch(Xb, Yb, swb, rows.ws)
+            if swb is None:
+                swb = rows.weights(slice(start, stop), counts)
+            yield Batch(Xb, Yb, swb, rows.ws, counts)
 
     def _full_batch_epoch(self):
         """One step on all rows (gradient descent; a mini-batch method whose batch is
@@ -339,13 +388,13 @@ class Population:
         read = torch.stack([F.double(), F_new.double(), G_new.norm(dim=1).double(),
                             G_new.abs().amax(1).double(), lr.view(-1).double(),
                             self.X.sum(1).double()]).cpu().numpy()
-        n = len(self.rows)
         self.fun_grad = (F_new, G_new)
         if self.members[0].job.optimizer.full_batch:  # records f of the new point
-            table = EpochTable(read[1], read[2], read[4], 1, n, read[1], ~np.isfinite(read[1]),
+            table = EpochTable(read[1], read[2], read[4], 1, self.rows.counts, read[1],
+                               ~np.isfinite(read[1]),
                                read[3])
         else:
-            table = EpochTable(read[0], read[2], read[4], 1, n, read[1])
+            table = EpochTable(read[0], read[2], read[4], 1, self.rows.counts, read[1])
         return table, np.isfinite(read[5])  # (a row's sum: see _stochastic_epoch)
 
     def _after_epoch(self, table: EpochTable, finite: np.ndarray, t0: float) -> None:

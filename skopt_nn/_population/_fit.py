@@ -41,21 +41,20 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
     Each estimator ends up as ``est.fit(X[rows[i]], y[rows[i]],
     sample_weight=sample_weight[rows[i]])`` leaves it: the same fitted attributes,
     records (``loss_curve_``, ``history_``, ``n_iter_``), warnings and pickles, to
-    rounding (the batched products add in another order).  Estimators train
-    together when they have the same class, architecture (``hidden_layer_sizes``,
-    ``activation``, loss, ``fit_intercept``), optimizer class and its shape
-    settings (``elementwise``), effective ``batch_size``, number of training
-    rows, dtype and device, and early stopping with a validation split of the
-    same size; everything else may differ within a group: ``alpha``, the
-    optimizer's hyperparameters (steps, betas, momentum, Nesterov, epsilon,
-    gamma), ``learning_rate`` and ``learning_rate_init``, ``power_t``,
-    ``max_iter``, ``tol``, ``n_iter_no_change``, ``shuffle``, ``random_state``
-    and the rows themselves.  Fitted alone, by their own ``fit``: the search
-    methods (line searches, steepest descent, L-BFGS), SGD with
-    ``sampling='with_replacement'``, ``elementwise=False``, sparse input,
-    ``verbose``, callbacks, ``warm_start`` on a fitted estimator, a group of
-    one, and a model whose training diverges (it is trained again alone, which
-    gives its own fit's recovery).
+    rounding (the batched products add in another order).  Estimators train together when
+    they have the same class, architecture (``hidden_layer_sizes``, ``activation``,
+    loss, ``fit_intercept``), optimizer class and its shape settings (``elementwise``),
+    effective ``batch_size``, number of batches an epoch makes (of training rows, for a
+    full-batch step), dtype and device, and early stopping with a validation split of
+    the same size; everything else may differ within a group: ``alpha``, the optimizer's
+    hyperparameters (steps, betas, momentum, Nesterov, epsilon, gamma),
+    ``learning_rate`` and ``learning_rate_init``, ``power_t``, ``max_iter``, ``tol``,
+    ``n_iter_no_change``, ``shuffle``, ``random_state`` and the rows themselves.  Fitted
+    alone, by their own ``fit``: the search methods (line searches, steepest descent,
+    L-BFGS), SGD with ``sampling='with_replacement'``, ``elementwise=False``, sparse
+    input, ``verbose``, callbacks, ``warm_start`` on a fitted estimator, a group of one,
+    and a model whose training diverges (it is trained again alone, which gives its own
+    fit's recovery).
 
     Parameters
     ----------
@@ -161,12 +160,22 @@ def _prepare(estimators, data, failures, errors):
     return members, alone
 
 
+def _rows_key(job) -> tuple:
+    """What of the training rows' number must be equal: all of it for a full-batch
+    step; for mini-batches the number of batches an epoch makes (the last batch may
+    be shorter for some)."""
+    n, b = len(job.data), job.config.batch_size
+    if job.optimizer.full_batch or b >= n:
+        return ("full", n)
+    return ("mini", -(-n // b))
+
+
 def _key(member: Member) -> tuple:
     """What must be equal for two prepared fits to train together."""
     job = member.job
     val = None if job.validation_set is None else len(job.validation_set[1])
     return (type(member.estimator), job.objective.network(), structure(job.optimizer),
-            job.config.batch_size, len(job.data), job.data.sw is None, job.data.Y.shape[1],
+            job.config.batch_size, _rows_key(job), job.data.sw is None, job.data.Y.shape[1],
             job.data.X.dtype, str(job.device), val)
 
 

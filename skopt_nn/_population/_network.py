@@ -157,16 +157,29 @@ def _baddbmm(bias: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
 @dataclass(slots=True)
 class Batch:
     """b rows per model: inputs ``(M, b, d)``, targets ``(M, b, K)``, normalised sample
-    weights ``(M, b)`` (None: unit weights) and the raw weights' means ``(M, 1)``."""
+    weights ``(M, b)`` (None: unit weights) and the raw weights' means ``(M, 1)``.
+
+    ``counts`` ``(M, 1)``, where given, are each model's real rows: the first
+    ``counts[q]`` of its b, the others padding at zero weight in ``sw`` (the last
+    batch of models with different numbers of rows); None: all b."""
 
     X: torch.Tensor
     Y: torch.Tensor
     sw: torch.Tensor | None
     weight_scale: torch.Tensor
+    counts: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
         return self.X.shape[1]
+
+    def mean(self, f: torch.Tensor) -> torch.Tensor:
+        """Each model's mean of the per-row ``f`` (M, b) over its real rows, ``(M,)``."""
+        return f.mean(1) if self.counts is None else f.sum(1) / self.counts.view(-1)
+
+    def divisor(self):
+        """What a model's per-row sums are divided by: b, or ``counts`` as ``(M, 1, 1)``."""
+        return self.size if self.counts is None else self.counts.view(-1, 1, 1)
 
 
 class StackedNetwork:
@@ -252,7 +265,7 @@ class StackedNetwork:
         f = self.loss.value(Z.reshape(M * b, K), batch.Y.reshape(M * b, K)).view(M, b)
         if batch.sw is not None:
             f = f * batch.sw
-        return f.mean(1) + self._penalty(X, batch)
+        return batch.mean(f) + self._penalty(X, batch)
 
     def _penalty(self, X: torch.Tensor, batch: Batch) -> torch.Tensor:
         return 0.5 * torch.linalg.vecdot(X * self._penalty_weights(batch), X)
@@ -285,7 +298,7 @@ class StackedNetwork:
             Xc = torch.mul(X, self._penalty_weights(batch),
                            out=scratch.get("penalty", X.shape, X))
             G.add_(Xc)
-            F = torch.linalg.vecdot(Xc, X).mul_(0.5).add_(f.mean(1))
+            F = torch.linalg.vecdot(Xc, X).mul_(0.5).add_(batch.mean(f))
         return F.clone()
 
     def _output_delta(self, Z: torch.Tensor, batch: Batch) -> tuple:
@@ -304,12 +317,12 @@ class StackedNetwork:
             if sw is not None:
                 f.mul_(sw)
                 dT.mul_(sw[:, None, :])
-            return f, dT.div_(n).transpose(1, 2)
+            return f, dT.div_(batch.divisor()).transpose(1, 2)
         f, dZ = self.loss.value_and_derivative(Z.reshape(M * n, K), batch.Y.reshape(M * n, K))
         f, delta = f.view(M, n), dZ.reshape(M, n, K)
         if sw is not None:
             f, delta = f * sw, delta * sw[:, :, None]
-        return f, delta / n
+        return f, delta / batch.divisor()
 
     def _derivative(self, delta: torch.Tensor, A: torch.Tensor) -> None:
         """δ ← δ ⊙ σ'(Z), read off the activation's output A = σ(Z), in place."""

@@ -31,7 +31,7 @@ class EpochTable:
     grad_norm: np.ndarray
     step_size: np.ndarray
     n_evals: int
-    n_seen: int
+    n_seen: np.ndarray  # each member's rows seen in the epoch
     loss_after: np.ndarray
     stalled: np.ndarray | None = None
     gmax: np.ndarray | None = None  # inf where not measured
@@ -39,7 +39,7 @@ class EpochTable:
     def row(self, i: int) -> EpochResult:
         """Member ``i``'s result."""
         return EpochResult(float(self.loss[i]), float(self.grad_norm[i]),
-                           float(self.step_size[i]), self.n_evals, self.n_seen,
+                           float(self.step_size[i]), self.n_evals, int(self.n_seen[i]),
                            float(self.loss_after[i]),
                            False if self.stalled is None else bool(self.stalled[i]),
                            math.inf if self.gmax is None else float(self.gmax[i]))
@@ -50,7 +50,7 @@ class EpochTable:
             return None if a is None else a[keep]
 
         return EpochTable(self.loss[keep], self.grad_norm[keep], self.step_size[keep],
-                          self.n_evals, self.n_seen, self.loss_after[keep],
+                          self.n_evals, self.n_seen[keep], self.loss_after[keep],
                           pick(self.stalled), pick(self.gmax))
 
 
@@ -62,12 +62,12 @@ class Ledger:
     stored rows.
     """
 
-    _FIELDS = 4  # loss, gradient norm, step size, validation score
+    _FIELDS = 5  # loss, gradient norm, step size, validation score, rows seen
 
     def __init__(self, n_members: int):
         self.ids = np.arange(n_members)
         self.rows = np.full((16, n_members, self._FIELDS), np.nan)
-        self.meta: list[tuple[int, int, float]] = []  # (n_evals, n_seen, time) by epoch
+        self.meta: list[tuple[int, float]] = []  # (n_evals, time) by epoch
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -82,7 +82,8 @@ class Ledger:
         row[self.ids, 2] = table.step_size
         if scores is not None:
             row[self.ids, 3] = scores
-        self.meta.append((table.n_evals, table.n_seen, seconds))
+        row[self.ids, 4] = table.n_seen
+        self.meta.append((table.n_evals, seconds))
 
     def select(self, keep: np.ndarray) -> None:
         self.ids = self.ids[keep]
@@ -97,12 +98,12 @@ class Ledger:
         log.loss_curve.extend(losses)
         log.history.extend(
             (first + e + 1, f, gn, s, n_evals, seconds)
-            for e, (f, gn, s, (n_evals, _, seconds)) in enumerate(
+            for e, (f, gn, s, (n_evals, seconds)) in enumerate(
                 zip(losses, rows[:, 1].tolist(), rows[:, 2].tolist(), self.meta,
                     strict=True)))
         if validation:
             log.validation_scores.extend(rows[:, 3].tolist())
-        trainer.t += sum(seen for _, seen, _ in self.meta)
+        trainer.t += int(rows[:, 4].sum())
 
 
 class Rules:
