@@ -179,6 +179,36 @@ def test_uneven_rows_regression_early_stopping_and_sgd(regression, populations):
         _assert_same_fit(b, s, X)
 
 
+def test_models_on_one_random_stream_draw_their_own_batch_orders(regression, monkeypatch):
+    """random_state=None (NumPy's global stream) or one RandomState given to several
+    models: each model draws its own batch order from the stream, as fits one after
+    another would; models seeded alike share one draw (the same order)."""
+    X, y = regression
+    drawn = []
+    permutations = _engine.Population._permutations
+
+    def spy(self):
+        perms = permutations(self)
+        drawn.append(perms.clone())
+        return perms
+
+    monkeypatch.setattr(_engine.Population, "_permutations", spy)
+    shared = np.random.RandomState(0)
+    for states, equal in [([None] * 3, False), ([shared] * 3, False), ([4] * 3, True)]:
+        drawn.clear()
+        ests = [MLPRegressor(hidden_layer_sizes=(5,), batch_size=20, max_iter=m,
+                             random_state=rs) for rs, m in zip(states, (2, 4, 4))]
+        fit_many(ests, X, y)
+        assert len(drawn) == 4 and [len(p) for p in drawn] == [3, 3, 2, 2]
+        for perms in drawn:
+            same = [bool((perms[0] == p).all()) for p in perms[1:]]
+            assert same == [equal] * (len(perms) - 1)
+    before = shared.get_state()[1].copy()
+    ests[0].set_params(random_state=shared, max_iter=1)
+    fit_many([ests[0], clone(ests[0])], X, y)  # both draw from it: it moves on
+    assert not np.array_equal(before, shared.get_state()[1])
+
+
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
 def test_linear_classifier(loss, populations):
     X, y = make_classification(200, 6, random_state=1)

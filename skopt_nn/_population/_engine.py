@@ -203,21 +203,36 @@ class Population:
         self.last: EpochTable | None = None
 
     def _shufflers(self, members: list[Member]) -> None:
-        """Each member's permutations come from its own shuffler; members whose
-        shufflers are in the same state (one random_state, as in a search) and who
-        have as many rows share one draw, from a copy, and their shufflers are set to
-        its state when they leave."""
-        self.shufflers, self.drawn, source, seen = [], [], [], {}
+        """Each member's permutations come from its own shuffler.  Members whose
+        shufflers are in the same state (one int random_state, as in a search) and
+        who have as many rows share one draw, from a copy, and their shufflers are
+        set to its state when they leave.  Members whose shufflers draw from one
+        stream object (``random_state=None``: NumPy's global one; or one
+        ``RandomState`` given to several) draw from it in turn, each its own order,
+        as fits one after another would."""
+        self.shufflers, self.drawn, self.live, source, seen = [], [], [], [], {}
+        streams: dict = {}
+        for m in members:
+            if m.job.config.shuffle:
+                rs = id(m.job.trainer.shuffler.random_state)
+                streams[rs] = streams.get(rs, 0) + 1
         for m, n in zip(members, self.rows.counts.tolist(), strict=True):
             if not m.job.config.shuffle:
                 source.append(-1)  # stored order
                 continue
             shuffler = m.job.trainer.shuffler
+            if streams[id(shuffler.random_state)] > 1:  # its own draws, from the stream
+                source.append(len(self.shufflers))
+                self.shufflers.append(shuffler)
+                self.drawn.append(n)
+                self.live.append(True)
+                continue
             key = (shuffler.key(), n)
             if key not in seen:
                 seen[key] = len(self.shufflers)
                 self.shufflers.append(shuffler.copy())
                 self.drawn.append(n)
+                self.live.append(False)
             source.append(seen[key])
         self.source = torch.tensor(source, dtype=torch.int64)
 
@@ -226,8 +241,10 @@ class Population:
         longest's (a shorter one's padding stays at its end)."""
         n = len(self.rows)
         base = torch.arange(n)
-        perms = [torch.cat([s.permutation(m), base[m:]]) if m < n else s.permutation(n)
-                 for s, m in zip(self.shufflers, self.drawn, strict=True)]
+        used = set(self.source.tolist())  # (the draws of members still training)
+        perms = [base if i not in used else
+                 torch.cat([s.permutation(m), base[m:]]) if m < n else s.permutation(n)
+                 for i, (s, m) in enumerate(zip(self.shufflers, self.drawn, strict=True))]
         perms.append(base)  # row -1: the stored order
         return torch.stack(perms).index_select(0, self.source.where(
             self.source >= 0, len(self.shufflers))).to(self.X.device)
@@ -443,7 +460,7 @@ class Population:
             if id(m) in leaving and not m.alone:
                 trainer = m.job.trainer
                 source = int(self.source[i])
-                if source >= 0:
+                if source >= 0 and not self.live[source]:  # (a live one is its own)
                     if source not in states:
                         states[source] = self.shufflers[source].get_state()
                     trainer.shuffler.set_state(states[source])
