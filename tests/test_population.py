@@ -136,13 +136,17 @@ def test_rows_sample_weight_and_class_weight(classification, populations):
         _assert_same_fit(b, s, X)
 
 
-@pytest.mark.parametrize("compiled", ["1", "0"])
-def test_uneven_rows_with_as_many_batches_train_together(compiled, classification,
-                                                         populations, monkeypatch):
+@pytest.mark.parametrize("compiled, epoch_gather", [("1", True), ("0", True), ("0", False)])
+def test_uneven_rows_with_as_many_batches_train_together(compiled, epoch_gather,
+                                                         classification, populations,
+                                                         monkeypatch):
     """Models whose numbers of rows differ but make as many batches (a search's folds
     when their count does not divide the rows) train in one population, its last
-    batch padded: each one's fit, records and samples seen are its own."""
+    batch padded: each one's fit, records and samples seen are its own (the torch
+    path gathering the epoch at once, or a batch at a time as for large data)."""
     monkeypatch.setenv("SKOPT_NN_COMPILED", compiled)
+    if not epoch_gather:
+        monkeypatch.setattr(_engine, "GATHER_EPOCH_BYTES", 0)
     X, y = classification
     rng = np.random.default_rng(0)
     sw = rng.uniform(0.2, 3.0, len(y))

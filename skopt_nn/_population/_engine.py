@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,11 +98,6 @@ class _Rows:
     def __len__(self) -> int:
         return self.R.shape[1]
 
-    @property
-    def even(self) -> bool:
-        """Whether every model has the same number of rows."""
-        return bool((self.counts == len(self)).all())
-
     def select(self, keep: torch.Tensor) -> None:
         self.R, self.ws = (t.index_select(0, keep) for t in (self.R, self.ws))
         self.counts = self.counts[keep.cpu().numpy()]
@@ -129,20 +125,15 @@ class _Rows:
         """Each model's first ``n`` rows (or all it has), in stored order."""
         R = self.R[:, :n]
         counts = self.counts_in(0, n)
-        return Batch(self.take(R), self.targets(R), self.weights(slice(0, n), counts),
-                     self.ws, counts)
+        sw = self.padding_weights(counts, R.shape[1]) if self.sw is None else self.sw[:, :n]
+        return Batch(self.take(R), self.targets(R), sw, self.ws, counts)
 
-    def weights(self, positions: slice, counts: torch.Tensor | None,
-                sw: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The weights of ``positions`` of ``sw`` (default: the stored order's);
-        without sample weights, where some models' rows end there (``counts``), 1
-        on their rows and 0 on the padding."""
-        sw = self.sw if sw is None else sw
-        if sw is not None:
-            return sw[:, positions]
+    def padding_weights(self, counts: torch.Tensor | None, size: int) -> torch.Tensor | None:
+        """Unit weights of ``size`` positions, 0 on each model's padding after its
+        ``counts`` real rows; None without padding (no sample weights: given ones are
+        padded with zeros already)."""
         if counts is None:
             return None
-        size = len(range(*positions.indices(len(self))))
         return (torch.arange(size, device=counts.device) < counts).to(self.Y.dtype)
 
     def permuted(self, perm: torch.Tensor, scratch: Scratch):
@@ -211,11 +202,8 @@ class Population:
         ``RandomState`` given to several) draw from it in turn, each its own order,
         as fits one after another would."""
         self.shufflers, self.drawn, self.live, source, seen = [], [], [], [], {}
-        streams: dict = {}
-        for m in members:
-            if m.job.config.shuffle:
-                rs = id(m.job.trainer.shuffler.random_state)
-                streams[rs] = streams.get(rs, 0) + 1
+        streams = Counter(id(m.job.trainer.shuffler.random_state) for m in members
+                          if m.job.config.shuffle)
         for m, n in zip(members, self.rows.counts.tolist(), strict=True):
             if not m.job.config.shuffle:
                 source.append(-1)  # stored order
@@ -345,7 +333,8 @@ class Population:
         b = self.config.batch_size
         sizes = torch.tensor(np.clip(rows.counts[None, :] - np.arange(0, n, b)[:, None], 0, b),
                              dtype=total_dtype(self.X), device=self.X.device)
-        loss = (sizes * stacked.to(sizes.dtype)).sum(0) / sizes.sum(0)  # (n_batches, M)
+        # sizes (n_batches, M): each model's rows per batch; its epoch loss (M,)
+        loss = (sizes * stacked.to(sizes.dtype)).sum(0) / sizes.sum(0)
         # a row's sum is finite where the row is (or, rarely, a finite row overflows
         # it: that model is trained again alone, which gives its own fit's result)
         read = torch.stack([loss, G.norm(dim=1).to(loss.dtype),
@@ -364,7 +353,8 @@ class Population:
         M, n = R.shape
         K = rows.Y.shape[1]
         whole = M * n * rows.X.shape[1] * rows.X.element_size() <= GATHER_EPOCH_BYTES
-        full = int(rows.counts.min()) // b * b if whole else 0  # the batches without padding
+        shortest = int(rows.counts.min())
+        full = shortest // b * b if whole else 0  # the batches without padding
 
         def blocks(T: torch.Tensor) -> torch.Tensor:  # (M, full, ...) -> (nb, M, b, ...)
             return T[:, :full].reshape(M, full // b, b, *T.shape[2:]).transpose(0, 1)
@@ -386,11 +376,9 @@ class Population:
             Xb = rows.take(R[:, start:stop], scratch.get(("X", size), (M, size, rows.X.shape[1]),
                                                          rows.X))
             Yb = rows.targets(R[:, start:stop], scratch.get(("Y", size), (M, size, K), rows.Y))
-            counts = rows.counts_in(start, stop)
-            swb = None if sw is None else \
+            counts = rows.counts_in(start, stop) if stop > shortest else None  # the last
+            swb = rows.padding_weights(counts, size) if sw is None else \
                 scratch.get(("sw", size), (M, size), sw).copy_(sw[:, start:stop])
-            if swb is None:
-                swb = rows.weights(slice(start, stop), counts)
             yield Batch(Xb, Yb, swb, rows.ws, counts)
 
     def _full_batch_epoch(self):
