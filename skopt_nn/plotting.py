@@ -33,7 +33,7 @@ def _pyplot():
 def _axes(ax):
     if ax is None:  # a new figure: let matplotlib keep the labels inside it
         _, ax = _pyplot().subplots(layout="constrained")
-    return ax, ax.figure
+    return ax
 
 
 def _history_loss(obj) -> np.ndarray:
@@ -46,7 +46,18 @@ def _history_loss(obj) -> np.ndarray:
     return np.asarray(history["loss"], dtype=float)
 
 
-class LossCurveDisplay:
+class _Display:
+    """What every display does last: title and legend, and keep the axes it drew on."""
+
+    def _finish(self, ax, title, **legend):
+        if title:
+            ax.set_title(title)
+        ax.legend(**legend)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+class LossCurveDisplay(_Display):
     """Training loss per epoch of a fitted estimator.
 
     Parameters
@@ -79,7 +90,7 @@ class LossCurveDisplay:
 
     def plot(self, ax=None, *, log_scale=False, **kwargs):
         """Draw on ``ax`` (a new figure if None); returns ``self``."""
-        ax, fig = _axes(ax)
+        ax = _axes(ax)
         epochs = np.arange(1, len(self.loss) + 1)
         (self.line_,) = ax.plot(epochs, self.loss, label="training loss", **kwargs)
         ax.set_xlabel("epoch")
@@ -92,14 +103,10 @@ class LossCurveDisplay:
             (self.validation_line_,) = ax2.plot(epochs, self.validation_scores, color="C1",
                                                 label="validation score")
             ax2.set_ylabel("validation score")
-        if self.estimator_name:
-            ax.set_title(self.estimator_name)
-        ax.legend(loc="upper right")
-        self.ax_, self.figure_ = ax, fig
-        return self
+        return self._finish(ax, self.estimator_name, loc="upper right")
 
 
-class OptimizerComparisonDisplay:
+class OptimizerComparisonDisplay(_Display):
     """Cost versus iterations for several optimizers (log scale).
 
     Parameters
@@ -147,7 +154,7 @@ class OptimizerComparisonDisplay:
         ``ylabel`` names the cost (default "cost"); with ``optimum`` the axis
         shows it minus f*.
         """
-        ax, fig = _axes(ax)
+        ax = _axes(ax)
         self.lines_ = {}
         for i, (name, loss) in enumerate(self.curves.items()):
             y = loss - self.optimum if self.optimum is not None else loss
@@ -159,13 +166,10 @@ class OptimizerComparisonDisplay:
         ax.set_xlabel("iteration (epoch)")
         ylabel = ylabel or "cost"
         ax.set_ylabel(f"{ylabel} − f*" if self.optimum is not None else ylabel)
-        ax.set_title("Cost versus iterations")
-        ax.legend(fontsize="small")
-        self.ax_, self.figure_ = ax, fig
-        return self
+        return self._finish(ax, "Cost versus iterations", fontsize="small")
 
 
-class PredictionDisplay:
+class PredictionDisplay(_Display):
     """Data and predictions of a regression on one feature.
 
     Attributes
@@ -190,14 +194,10 @@ class PredictionDisplay:
         return disp.plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, **kwargs):
-        ax, fig = _axes(ax)
+        ax = _axes(ax)
         self.data_points_ = ax.scatter(self.x, self.y, s=12, c="C0", label="data")
         (self.prediction_line_,) = ax.plot(self.x_grid, self.y_grid, c="C2", label="prediction",
                                            **kwargs)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax.legend()
-        if self.estimator_name:
-            ax.set_title(self.estimator_name)
-        self.ax_, self.figure_ = ax, fig
-        return self
+        return self._finish(ax, self.estimator_name)

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 from scipy.optimize import brentq
 
+#: φ or φ': a function of the step length η
+ScalarFunction = Callable[[float], float]
+
 
 @dataclass
 class SearchResult:
@@ -41,9 +44,8 @@ class SearchResult:
     dphi: float | None = None
 
 
-def halving(
-    phi: Callable[[float], float], phi0: float, eta0: float = 1.0, max_halvings: int = 60
-) -> SearchResult:
+def halving(phi: ScalarFunction, phi0: float, eta0: float = 1.0,
+            max_halvings: int = 60) -> SearchResult:
     r"""The lecture's halving search.
 
     Lecture Eq. 5-7: start at ``eta0`` (the lecture's η = 1) and halve η until
@@ -59,15 +61,8 @@ def halving(
     return SearchResult(0.0, phi0, max_halvings)
 
 
-def armijo(
-    phi: Callable[[float], float],
-    phi0: float,
-    dphi0: float,
-    eta0: float = 1.0,
-    c1: float = 1e-4,
-    shrink: float = 0.5,
-    max_iter: int = 60,
-) -> SearchResult:
+def armijo(phi: ScalarFunction, phi0: float, dphi0: float, eta0: float = 1.0,
+           c1: float = 1e-4, shrink: float = 0.5, max_iter: int = 60) -> SearchResult:
     r"""Armijo backtracking: shrink η until the sufficient-decrease condition holds.
 
     .. math:: \varphi(\eta) \le \varphi(0) + c_1\, \eta\, \varphi'(0)
@@ -109,17 +104,9 @@ def _quad_min(a, fa, fpa, b, fb):
     return xmin if math.isfinite(xmin) else None
 
 
-def wolfe(
-    phi: Callable[[float], float],
-    dphi: Callable[[float], float],
-    phi0: float,
-    dphi0: float,
-    eta0: float = 1.0,
-    c1: float = 1e-4,
-    c2: float = 0.9,
-    eta_max: float | None = None,
-    max_iter: int = 20,
-) -> SearchResult:
+def wolfe(phi: ScalarFunction, dphi: ScalarFunction, phi0: float, dphi0: float,
+          eta0: float = 1.0, c1: float = 1e-4, c2: float = 0.9, eta_max: float | None = None,
+          max_iter: int = 20) -> SearchResult:
     r"""Line search for the strong Wolfe conditions.
 
     .. math::
@@ -228,14 +215,8 @@ def _round_step(eta: float) -> float:
     return math.ldexp(round(mantissa * 2**_STEP_BITS), exponent - _STEP_BITS)
 
 
-def exact(
-    phi: Callable[[float], float],
-    dphi: Callable[[float], float],
-    phi0: float,
-    dphi0: float,
-    eta0: float = 1.0,
-    max_evals: int = 100,
-) -> SearchResult:
+def exact(phi: ScalarFunction, dphi: ScalarFunction, phi0: float, dphi0: float,
+          eta0: float = 1.0, max_evals: int = 100) -> SearchResult:
     r"""Steepest descent's step, :math:`\eta = \arg\min_{\eta > 0} \varphi(\eta)`.
 
     The exact line search of lecture Eq. 9.
