@@ -60,54 +60,80 @@ def _prefetch_span(a, lo, hi):
         _prefetch(a, hi - 1)
 
 
-# --------------------------------------------------------------------------- losses
-# f(z, y) of one sample over its K outputs; dZ[i] ← ∂f/∂z.  Averaged over the outputs
-# for the regression losses (as SquaredError), summed for the classification ones.
-
-@_jit_inline
-def _squared_error(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        r = z[k] - Y[row, k]
-        f += r * r
-        dZ[i, k] = r if K == 1 else r / K
-    return 0.5 * (f / K)
+@_jit
+def _batch_bounds(bi, batch_size, n):
+    """Batch ``bi``'s first position in the epoch's order, its size B, and 1/B."""
+    start = bi * batch_size
+    B = min(batch_size, n - start)
+    return start, B, 1.0 / B
 
 
 @_jit
-def _absolute_error(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        r = z[k] - Y[row, k]
-        f += abs(r)
-        s = 1.0 if r > 0 else (-1.0 if r < 0 else 0.0)
-        dZ[i, k] = s if K == 1 else s / K
-    return f / K
+def _prefetch_dense_row(flat, perm, j, d):
+    """Prefetch row perm[j] of X (``flat``, d columns), if the epoch has a row j."""
+    if j < perm.shape[0]:
+        r = perm[j] * d
+        _prefetch_span(flat, r, r + d)
+
+
+@_jit
+def _prefetch_csr_row(indptr, indices, data, perm, j):
+    """Prefetch the nonzeros of CSR row perm[j], if the epoch has a row j."""
+    if j < perm.shape[0]:
+        lo, hi = indptr[perm[j]], indptr[perm[j] + 1]
+        _prefetch_span(indices, lo, hi)
+        _prefetch_span(data, lo, hi)
+
+
+# --------------------------------------------------------------------------- losses
+# f(z, y) of one sample over its K outputs; dZ[i] ← ∂f/∂z.  A regression loss is a
+# function of each residual r = z − y, averaged over the outputs (as SquaredError); a
+# margin loss is one of each margin m = y·z (y = ±1), summed over them.
+# (The MLP kernels inline these: numba's cache of _mlp_kernels does not see an edit
+# here; delete the package's __pycache__/*.nbi and *.nbc after changing one.)
+
+#: the codes of :data:`LOSS_CODES` whose loss is a function of the margin y·z
+_MARGIN_CODES = (2, 3, 8, 9, 10)
 
 
 @_jit_inline
-def _hinge(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        y = Y[row, k]
-        margin = 1.0 - y * z[k]
-        if margin > 0:
-            f += margin
-            dZ[i, k] = -y
-        else:
-            dZ[i, k] = 0.0
-    return f
+def _residual_terms(code, r, eps):
+    """(f(r), f'(r)) of the regression loss ``code`` at the residual r = z − y."""
+    if code == 0:  # squared error: ½ r²
+        return 0.5 * (r * r), r
+    if code == 1:  # absolute error: |r|
+        return abs(r), (1.0 if r > 0 else (-1.0 if r < 0 else 0.0))
+    if code == 5:  # Huber: ½ r² within ε, linear beyond
+        if abs(r) <= eps:
+            return 0.5 * r * r, r
+        return eps * abs(r) - 0.5 * eps * eps, (eps if r > 0 else -eps)
+    e = abs(r) - eps
+    if not e > 0:
+        return 0.0, 0.0
+    if code == 6:  # ε-insensitive: max(0, |r| − ε)
+        return e, (1.0 if r > 0 else -1.0)
+    return e * e, (2.0 * e if r > 0 else -2.0 * e)  # squared ε-insensitive
 
 
 @_jit_inline
-def _logistic(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        y = Y[row, k]
-        t = -(z[k] * y)
-        f += t if t > 20.0 else math.log1p(math.exp(t))  # torch's softplus
-        dZ[i, k] = -((1.0 / (1.0 + math.exp(-t))) * y)
-    return f
+def _margin_terms(code, m):
+    """(f(m), f'(m)) of the margin loss ``code`` at the margin m = y·z."""
+    if code == 2:  # hinge: max(0, 1 − m)
+        q = 1.0 - m
+        return (q, -1.0) if q > 0 else (0.0, 0.0)
+    if code == 3:  # logistic: softplus(−m), as torch's (linear beyond 20)
+        t = -m
+        return (t if t > 20.0 else math.log1p(math.exp(t))), -(1.0 / (1.0 + math.exp(-t)))
+    if code == 8:  # modified Huber: (1 − m)² on [−1, 1), −4m below
+        if m >= 1.0:
+            return 0.0, 0.0
+        if m >= -1.0:
+            return (1.0 - m) * (1.0 - m), -2.0 * (1.0 - m)
+        return -4.0 * m, -4.0
+    if code == 9:  # squared hinge: max(0, 1 − m)²
+        q = 1.0 - m
+        return (q * q, -2.0 * q) if q > 0 else (0.0, 0.0)
+    return (-m, -1.0) if m <= 0 else (0.0, 0.0)  # perceptron: max(0, −m)
 
 
 @_jit
@@ -130,94 +156,6 @@ def _softmax(z, Y, row, dZ, i, K, eps):
 
 
 @_jit
-def _huber(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        r = z[k] - Y[row, k]
-        if abs(r) <= eps:
-            f += 0.5 * r * r
-            d = r
-        else:
-            f += eps * abs(r) - 0.5 * eps * eps
-            d = eps if r > 0 else -eps
-        dZ[i, k] = d if K == 1 else d / K
-    return f / K
-
-
-@_jit
-def _epsilon_insensitive(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        r = z[k] - Y[row, k]
-        e = abs(r) - eps
-        d = 0.0
-        if e > 0:
-            f += e
-            d = 1.0 if r > 0 else -1.0
-        dZ[i, k] = d if K == 1 else d / K
-    return f / K
-
-
-@_jit
-def _squared_epsilon_insensitive(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        r = z[k] - Y[row, k]
-        e = abs(r) - eps
-        d = 0.0
-        if e > 0:
-            f += e * e
-            d = 2.0 * e if r > 0 else -2.0 * e
-        dZ[i, k] = d if K == 1 else d / K
-    return f / K
-
-
-@_jit
-def _modified_huber(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        y = Y[row, k]
-        m = y * z[k]
-        if m >= 1.0:
-            dZ[i, k] = 0.0
-        elif m >= -1.0:
-            f += (1.0 - m) * (1.0 - m)
-            dZ[i, k] = -2.0 * (1.0 - m) * y
-        else:
-            f -= 4.0 * m
-            dZ[i, k] = -4.0 * y
-    return f
-
-
-@_jit
-def _squared_hinge(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        y = Y[row, k]
-        q = 1.0 - y * z[k]
-        if q > 0:
-            f += q * q
-            dZ[i, k] = -2.0 * q * y
-        else:
-            dZ[i, k] = 0.0
-    return f
-
-
-@_jit
-def _perceptron(z, Y, row, dZ, i, K, eps):
-    f = 0.0
-    for k in range(K):
-        y = Y[row, k]
-        m = y * z[k]
-        if m <= 0:
-            f -= m
-            dZ[i, k] = -y
-        else:
-            dZ[i, k] = 0.0
-    return f
-
-
-@_jit
 def _poisson(z, Y, row, dZ, i, K, eps):
     f = 0.0
     for k in range(K):
@@ -232,29 +170,23 @@ def _poisson(z, Y, row, dZ, i, K, eps):
 def _loss_terms(code, z, Y, row, dZ, i, K, eps):
     """The loss of code ``code`` (:data:`LOSS_CODES`) on sample ``row``; ∂f/∂z into
     ``dZ[i]``."""
-    if code == 0:
-        return _squared_error(z, Y, row, dZ, i, K, eps)
-    if code == 1:
-        return _absolute_error(z, Y, row, dZ, i, K, eps)
-    if code == 2:
-        return _hinge(z, Y, row, dZ, i, K, eps)
-    if code == 3:
-        return _logistic(z, Y, row, dZ, i, K, eps)
     if code == 4:
         return _softmax(z, Y, row, dZ, i, K, eps)
-    if code == 5:
-        return _huber(z, Y, row, dZ, i, K, eps)
-    if code == 6:
-        return _epsilon_insensitive(z, Y, row, dZ, i, K, eps)
-    if code == 7:
-        return _squared_epsilon_insensitive(z, Y, row, dZ, i, K, eps)
-    if code == 8:
-        return _modified_huber(z, Y, row, dZ, i, K, eps)
-    if code == 9:
-        return _squared_hinge(z, Y, row, dZ, i, K, eps)
-    if code == 10:
-        return _perceptron(z, Y, row, dZ, i, K, eps)
-    return _poisson(z, Y, row, dZ, i, K, eps)
+    if code == 11:
+        return _poisson(z, Y, row, dZ, i, K, eps)
+    f = 0.0
+    if code in _MARGIN_CODES:
+        for k in range(K):
+            y = Y[row, k]
+            fk, dm = _margin_terms(code, y * z[k])
+            f += fk
+            dZ[i, k] = dm * y
+        return f
+    for k in range(K):
+        fk, dr = _residual_terms(code, z[k] - Y[row, k], eps)
+        f += fk
+        dZ[i, k] = dr if K == 1 else dr / K
+    return f / K
 
 
 # --------------------------------------------------------------------------- pieces
@@ -439,6 +371,82 @@ def _average(avg_x, x, n, scale, dK):
 
 
 # --------------------------------------------------------------------------- epochs
+# Each epoch visits the rows in ``perm``'s order, a batch at a time: forward (z, f and
+# ∂f/∂z of each row), the batch's gradient, the update rule's step.
+
+@_jit_inline
+def _weigh(dZ, i, K, w):
+    """dZ[i] ← w dZ[i]; returns the sample's weight w."""
+    for k in range(K):
+        dZ[i, k] *= w
+    return w
+
+
+@_jit_inline
+def _intercept_gradient(g, dZ, B, K, dK, inv, fit_intercept):
+    """g_b = Σᵢ dZ[i] / B (zero without an intercept)."""
+    for k in range(K):
+        if fit_intercept:
+            s = 0.0
+            for i in range(B):
+                s += dZ[i, k]
+            g[dK + k] = s * inv
+        else:
+            g[dK + k] = 0.0
+
+
+@_jit_inline
+def _dense_forward(X, row, x, d, K, dK, z):
+    """z = X[row] W + b of K > 1 outputs (one output: :func:`_dense_dot`)."""
+    for k in range(K):
+        z[k] = 0.0
+    for j in range(d):
+        a = X[row, j]
+        base = j * K
+        for k in range(K):
+            z[k] += a * x[base + k]
+    for k in range(K):
+        z[k] += x[dK + k]
+
+
+@_jit_inline
+def _dense_gradient(X, perm, start, B, dZ, g, d, K):
+    """g[:dK] = Xᵀ dZ over the batch's rows."""
+    for i in range(B):
+        row = perm[start + i]
+        if K == 1:
+            c = dZ[i, 0]
+            if i == 0:
+                for j in range(d):
+                    g[j] = X[row, j] * c
+            else:
+                for j in range(d):
+                    g[j] += X[row, j] * c
+            continue
+        for j in range(d):
+            a = X[row, j]
+            base = j * K
+            if i == 0:
+                for k in range(K):
+                    g[base + k] = a * dZ[i, k]
+            else:
+                for k in range(K):
+                    g[base + k] += a * dZ[i, k]
+
+
+@_jit_inline
+def _sample_sgd_step(X, row, x, g, d, dK, c, alpha, lr, fit_intercept, last):
+    """Per-sample SGD, gradient and step in one pass (the last gradient stays in g);
+    returns ‖W‖² after the step."""
+    if last:
+        for j in range(d):
+            g[j] = alpha * x[j] + X[row, j] * c
+    sq = _sgd_row_step(X, row, x, d, alpha, c, lr)
+    g[dK] = c if fit_intercept else 0.0
+    x[dK] -= lr * g[dK]
+    return sq
+
+
 @_jit
 def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss_code,
                  loss_eps, rule, hp, s1, s2, count, sched, eta, power_t, mu, t0, k0,
@@ -458,95 +466,41 @@ def _dense_epoch(X, Y, sw, perm, x, g, batch_size, K, fit_intercept, alpha, loss
             l1 += abs(x[p])
     n_batches = (n + batch_size - 1) // batch_size
     flat = X.reshape(-1)
-    for i in range(min(_AHEAD, n)):
-        _prefetch_span(flat, perm[i] * d, perm[i] * d + d)
+    for i in range(_AHEAD):
+        _prefetch_dense_row(flat, perm, i, d)
     for bi in range(n_batches):
-        start = bi * batch_size
-        B = min(batch_size, n - start)
-        inv = 1.0 / B
+        start, B, inv = _batch_bounds(bi, batch_size, n)
         fsum = 0.0
-        for i in range(B):  # forward: z, f and ∂f/∂z of each row
-            if start + i + _AHEAD < n:
-                ahead = perm[start + i + _AHEAD] * d
-                _prefetch_span(flat, ahead, ahead + d)
+        for i in range(B):
+            _prefetch_dense_row(flat, perm, start + i + _AHEAD, d)
             row = perm[start + i]
             if K == 1:
                 z[0] = _dense_dot(X, row, x, d) + x[dK]
             else:
-                for k in range(K):
-                    z[k] = 0.0
-                for j in range(d):
-                    a = X[row, j]
-                    base = j * K
-                    for k in range(K):
-                        z[k] += a * x[base + k]
-                for k in range(K):
-                    z[k] += x[dK + k]
+                _dense_forward(X, row, x, d, K, dK, z)
             f = _loss_terms(loss_code, z, Y, row, dZ, i, K, loss_eps)
             if has_sw:
-                w = sw[row]
-                f *= w
-                for k in range(K):
-                    dZ[i, k] *= w
+                f *= _weigh(dZ, i, K, sw[row])
             fsum += f * inv
         losses[bi] = fsum + (0.5 * alpha) * sq if alpha != 0.0 else fsum
         if lam != 0.0:
             losses[bi] += lam * l1
         kk = k0 + bi + 1
-        if rule == 0 and B == 1 and K == 1:  # per-sample SGD: gradient and step in one pass
-            lr = _step_size(sched, eta, power_t, mu, t0, kk)
-            row = perm[start]
-            c = dZ[0, 0]
-            if bi == n_batches - 1:  # the last gradient stays in g
-                for j in range(d):
-                    g[j] = alpha * x[j] + X[row, j] * c
-            sq = _sgd_row_step(X, row, x, d, alpha, c, lr)
-            g[dK] = c if fit_intercept else 0.0
-            x[dK] -= lr * g[dK]
-            if lam != 0.0:
-                l1 = _truncate(rule, x, dK, lr, hp, s1, s2, 0, l1_u, l1_q, lam)
-                if alpha != 0.0:
-                    sq = _sqnorm(x, dK)
-            if avg_x.shape[0] > 0 and kk >= avg_start:
-                avg_n += 1
-                _average(avg_x, x, avg_n, 1.0, dK)
-            continue
-        # backward: g_W = α W + Xᵀ dZ / B, g_b = Σ dZ / B
-        for i in range(B):
-            row = perm[start + i]
-            if K == 1:
-                c = dZ[i, 0]
-                if i == 0:
-                    for j in range(d):
-                        g[j] = X[row, j] * c
-                else:
-                    for j in range(d):
-                        g[j] += X[row, j] * c
-            else:
-                for j in range(d):
-                    a = X[row, j]
-                    base = j * K
-                    if i == 0:
-                        for k in range(K):
-                            g[base + k] = a * dZ[i, k]
-                    else:
-                        for k in range(K):
-                            g[base + k] += a * dZ[i, k]
-        for p in range(dK):
-            g[p] = alpha * x[p] + inv * g[p]
-        for k in range(K):
-            if fit_intercept:
-                s = 0.0
-                for i in range(B):
-                    s += dZ[i, k]
-                g[dK + k] = s * inv
-            else:
-                g[dK + k] = 0.0
         lr = _step_size(sched, eta, power_t, mu, t0, kk)
-        _update(rule, x, g, lr, hp, s1, s2, count + bi + 1)
+        sample = rule == 0 and B == 1 and K == 1  # per-sample SGD keeps no step count
+        step_k = 0 if sample else count + bi + 1
+        if sample:
+            sq = _sample_sgd_step(X, perm[start], x, g, d, dK, dZ[0, 0], alpha, lr,
+                                  fit_intercept, bi == n_batches - 1)
+        else:  # g_W = α W + Xᵀ dZ / B, g_b = Σ dZ / B
+            _dense_gradient(X, perm, start, B, dZ, g, d, K)
+            for p in range(dK):
+                g[p] = alpha * x[p] + inv * g[p]
+            _intercept_gradient(g, dZ, B, K, dK, inv, fit_intercept)
+            _update(rule, x, g, lr, hp, s1, s2, step_k)
         if lam != 0.0:
-            l1 = _truncate(rule, x, dK, lr, hp, s1, s2, count + bi + 1, l1_u, l1_q, lam)
-        if alpha != 0.0:
+            l1 = _truncate(rule, x, dK, lr, hp, s1, s2, step_k, l1_u, l1_q, lam)
+        if alpha != 0.0 and (lam != 0.0 or not sample):
             sq = _sqnorm(x, dK)
         if avg_x.shape[0] > 0 and kk >= avg_start:
             avg_n += 1
@@ -606,6 +560,41 @@ def _sparse_row_step(indptr, indices, data, row, x, c):
     return d0 + d1
 
 
+@_jit_inline
+def _sparse_gradient(indptr, indices, data, perm, start, B, dZ, g, dK, K):
+    """g[:dK] = Xᵀ dZ over the batch's CSR rows."""
+    for p in range(dK):
+        g[p] = 0.0
+    for i in range(B):
+        row = perm[start + i]
+        for q in range(indptr[row], indptr[row + 1]):
+            a = data[q]
+            base = indices[q] * K
+            for k in range(K):
+                g[base + k] += a * dZ[i, k]
+
+
+@_jit_inline
+def _sparse_scaled_step(indptr, indices, data, perm, start, B, dZ, x, c, K, sq):
+    """V ← V − c Xᵀ dZ over the batch's nonzeros; returns ‖V‖² (``sq`` before)."""
+    if K == 1:  # two partial sums of ‖V‖²'s change: the loop is not one chain
+        for i in range(B):
+            row = perm[start + i]
+            sq += _sparse_row_step(indptr, indices, data, row, x, c * dZ[i, 0])
+        return sq
+    for i in range(B):
+        row = perm[start + i]
+        for q in range(indptr[row], indptr[row + 1]):
+            a = data[q] * c
+            base = indices[q] * K
+            for k in range(K):
+                old = x[base + k]
+                new = old - a * dZ[i, k]
+                x[base + k] = new
+                sq += new * new - old * old
+    return sq
+
+
 @_jit
 def _sparse_epoch(indptr, indices, data, d, Y, sw, perm, x, g, batch_size, K,
                   fit_intercept, alpha, loss_code, loss_eps, rule, hp, s1, s2, count, sched,
@@ -615,7 +604,6 @@ def _sparse_epoch(indptr, indices, data, d, Y, sw, perm, x, g, batch_size, K,
     dK = d * K
     m = x.shape[0]
     has_sw = sw.shape[0] > 0
-    averaging = avg_x.shape[0] > 0
     scaled = rule == 0
     z = np.empty(K)
     dZ = np.empty((batch_size, K))
@@ -623,49 +611,24 @@ def _sparse_epoch(indptr, indices, data, d, Y, sw, perm, x, g, batch_size, K,
     sq = _sqnorm(x, dK) if alpha != 0.0 else 0.0  # ‖x[:dK]‖²
     n_batches = (n + batch_size - 1) // batch_size
     for bi in range(n_batches):
-        start = bi * batch_size
-        B = min(batch_size, n - start)
-        inv = 1.0 / B
+        start, B, inv = _batch_bounds(bi, batch_size, n)
         fsum = 0.0
         for i in range(B):
-            if start + i + _AHEAD < n:
-                ahead = perm[start + i + _AHEAD]
-                lo, hi = indptr[ahead], indptr[ahead + 1]
-                _prefetch_span(indices, lo, hi)
-                _prefetch_span(data, lo, hi)
+            _prefetch_csr_row(indptr, indices, data, perm, start + i + _AHEAD)
             row = perm[start + i]
             _sparse_forward(indptr, indices, data, row, x, s, K, dK, z)
             f = _loss_terms(loss_code, z, Y, row, dZ, i, K, loss_eps)
             if has_sw:
-                w = sw[row]
-                f *= w
-                for k in range(K):
-                    dZ[i, k] *= w
+                f *= _weigh(dZ, i, K, sw[row])
             fsum += f * inv
         losses[bi] = fsum + (0.5 * alpha) * ((s * s) * sq) if alpha != 0.0 else fsum
         kk = k0 + bi + 1
         lr = _step_size(sched, eta, power_t, mu, t0, kk)
-        last = bi == n_batches - 1
-        if not scaled or last:  # the whole gradient, into g
-            for p in range(dK):
-                g[p] = 0.0
-            for i in range(B):
-                row = perm[start + i]
-                for q in range(indptr[row], indptr[row + 1]):
-                    a = data[q]
-                    base = indices[q] * K
-                    for k in range(K):
-                        g[base + k] += a * dZ[i, k]
+        if not scaled or bi == n_batches - 1:  # the whole gradient, into g
+            _sparse_gradient(indptr, indices, data, perm, start, B, dZ, g, dK, K)
             for p in range(dK):
                 g[p] = alpha * (s * x[p]) + inv * g[p]
-        for k in range(K):
-            if fit_intercept:
-                acc = 0.0
-                for i in range(B):
-                    acc += dZ[i, k]
-                g[dK + k] = acc * inv
-            else:
-                g[dK + k] = 0.0
+        _intercept_gradient(g, dZ, B, K, dK, inv, fit_intercept)
         if not scaled:
             _update(rule, x, g, lr, hp, s1, s2, count + bi + 1)
             if alpha != 0.0:
@@ -680,30 +643,11 @@ def _sparse_epoch(indptr, indices, data, d, Y, sw, perm, x, g, batch_size, K,
                     sq = _sqnorm(x, dK)
             else:
                 s = s_new
-            c = lr * inv / s
-            if K == 1:  # two partial sums of ‖V‖²'s change: the loop is not one chain
-                for i in range(B):
-                    row = perm[start + i]
-                    sq += _sparse_row_step(indptr, indices, data, row, x, c * dZ[i, 0])
-                for p in range(dK, m):
-                    x[p] -= lr * g[p]
-                if averaging and kk >= avg_start:
-                    avg_n += 1
-                    _average(avg_x, x, avg_n, s, dK)
-                continue
-            for i in range(B):
-                row = perm[start + i]
-                for q in range(indptr[row], indptr[row + 1]):
-                    a = data[q] * c
-                    base = indices[q] * K
-                    for k in range(K):
-                        old = x[base + k]
-                        new = old - a * dZ[i, k]
-                        x[base + k] = new
-                        sq += new * new - old * old
+            sq = _sparse_scaled_step(indptr, indices, data, perm, start, B, dZ, x,
+                                     lr * inv / s, K, sq)
             for p in range(dK, m):
                 x[p] -= lr * g[p]
-        if averaging and kk >= avg_start:
+        if avg_x.shape[0] > 0 and kk >= avg_start:
             avg_n += 1
             _average(avg_x, x, avg_n, s, dK)
     if s != 1.0:
