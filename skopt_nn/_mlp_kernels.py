@@ -12,11 +12,28 @@ def _jit(fn):
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
 
 
+def _jit_inline(fn):
+    """A phase of an epoch, inlined into it."""
+    return numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn)
+
+
 def _jit_fast(fn):
     """For the models-innermost kernels: FMA contraction lets the loops over models
     vectorise (each model's sums keep their order)."""
     return numba.njit(cache=True, nogil=True, error_model="numpy",
                       fastmath={"contract", "arcp", "nsz"})(fn)
+
+
+def _jit_fast_inline(fn):
+    """A phase of the population's epoch, inlined into it."""
+    return numba.njit(cache=True, nogil=True, error_model="numpy", inline="always",
+                      fastmath={"contract", "arcp", "nsz"})(fn)
+
+
+@_jit
+def _layer(layers, layer):
+    """Where layer ``layer``'s W and b start in the flat vector, and its fan-in and out."""
+    return layers[layer, 0], layers[layer, 1], layers[layer, 3], layers[layer, 4]
 
 
 @_jit
@@ -97,6 +114,111 @@ def _update(x, g, lr, code, hyper, s1, s2, count):
     return count
 
 
+@_jit_inline
+def _gather_rows(X, Y, sw, perm, start, m, A0, Yb, wb):
+    """The batch's rows of X into A0, of Y into Yb and their weights into wb."""
+    weighted = sw.shape[0] > 0
+    for i in range(m):
+        r = perm[start + i]
+        for c in range(X.shape[1]):
+            A0[i, c] = X[r, c]
+        for c in range(Y.shape[1]):
+            Yb[i, c] = Y[r, c]
+        wb[i] = sw[r] if weighted else 1.0
+
+
+@_jit_inline
+def _forward(x, layers, A, m, act):
+    """A[l + 1] = σ(A[l] W_l + b_l), the output's σ the identity (Eq. 9)."""
+    L = layers.shape[0]
+    for layer in range(L):
+        w0, b0, fan_in, fan_out = _layer(layers, layer)
+        Ain, Aout = A[layer], A[layer + 1]
+        for i in range(m):
+            Aout[i, :fan_out] = x[b0:b0 + fan_out]
+            for p in range(fan_in):
+                a = Ain[i, p]
+                row = w0 + p * fan_out
+                for c in range(fan_out):
+                    Aout[i, c] += a * x[row + c]
+        if layer < L - 1:
+            _activate(Aout[:m, :fan_out], act)
+
+
+@_jit_inline
+def _batch_loss(x, layers, Z, delta, Yb, wb, f, m, loss, eps, alpha, weight_scale,
+                weighted):
+    """F = mean_i s_i f_i + ½ c ‖W‖² with c = α / S (scikit-learn's batch scaling), and
+    δ = s_i ∂f_i/∂z (Eq. 11, the linear models' loss kernels); returns (F, c)."""
+    K = Z.shape[1]
+    for i in range(m):
+        f[i] = _loss_terms(loss, Z[i], Yb, i, delta, i, K, eps)
+    total, wsum = 0.0, 0.0
+    for i in range(m):
+        total += wb[i] * f[i]
+        wsum += wb[i]
+        if weighted:
+            for c in range(K):
+                delta[i, c] *= wb[i]
+    F = total / m
+    c_pen = 0.0
+    if alpha != 0.0:
+        c_pen = alpha / (weight_scale * (wsum if weighted else m))
+        sq = 0.0
+        for layer in range(layers.shape[0]):
+            for p in range(layers[layer, 0], layers[layer, 1]):
+                sq += x[p] * x[p]
+        F += 0.5 * c_pen * sq
+    return F, c_pen
+
+
+@_jit_inline
+def _layer_gradient(x, g, w0, b0, fan_in, fan_out, Ain, dl, m, c_pen):
+    """g_W = Aᵀ δ / m + c W and g_b = Σ δ / m of one layer (Eq. 12-13)."""
+    for p in range(fan_in * fan_out):
+        g[w0 + p] = 0.0
+    for c in range(fan_out):
+        g[b0 + c] = 0.0
+    for i in range(m):
+        for p in range(fan_in):
+            a = Ain[i, p]
+            row = w0 + p * fan_out
+            for c in range(fan_out):
+                g[row + c] += a * dl[i, c]
+        for c in range(fan_out):
+            g[b0 + c] += dl[i, c]
+    for p in range(w0, b0):
+        g[p] = g[p] / m + c_pen * x[p]
+    for c in range(fan_out):
+        g[b0 + c] /= m
+
+
+@_jit_inline
+def _backward(x, g, layers, A, D, WT, m, c_pen, act):
+    """The gradient g of every layer from δ in D[0], last layer first (Eq. 10-13)."""
+    cur = 0
+    for layer in range(layers.shape[0] - 1, -1, -1):
+        w0, b0, fan_in, fan_out = _layer(layers, layer)
+        dl = D[cur, :m, :fan_out]
+        Ain = A[layer]
+        _layer_gradient(x, g, w0, b0, fan_in, fan_out, Ain, dl, m, c_pen)
+        if layer > 0:  # δ_{l-1} = (δ_l W_lᵀ) ⊙ σ'(Z_{l-1})
+            for p in range(fan_in):
+                for c in range(fan_out):
+                    WT[c * fan_in + p] = x[w0 + p * fan_out + c]
+            nxt = D[1 - cur, :m, :fan_in]
+            for i in range(m):
+                for p in range(fan_in):
+                    nxt[i, p] = 0.0
+                for c in range(fan_out):
+                    dv = dl[i, c]
+                    row = c * fan_in
+                    for p in range(fan_in):
+                        nxt[i, p] += dv * WT[row + p]
+            _times_derivative(nxt, Ain[:m, :fan_in], act)
+            cur = 1 - cur
+
+
 @_jit
 def mlp_epoch(X, Y, sw, perm, b, x, g, layers, act, loss, eps, alpha, weight_scale, code,
               hyper, s1, s2, count, steps, k, losses):
@@ -105,103 +227,24 @@ def mlp_epoch(X, Y, sw, perm, b, x, g, layers, act, loss, eps, alpha, weight_sca
     n, d = X.shape
     K = Y.shape[1]
     L = layers.shape[0]
-    width = 0
-    for layer in range(L):
-        width = max(width, layers[layer, 4])
+    width = max(d, layers[:, 4].max())
     dt = X.dtype
     Yb = np.empty((b, K), dt)
     wb = np.empty(b, dt)
     # A[l]: the activations of layer l (A[0] the inputs), as (b, width) scratch
-    A = np.empty((L + 1, b, max(width, d)), dt)
-    D = np.empty((2, b, max(width, d)), dt)
-    WT = np.empty(max(width, d) * max(width, d), dt)
+    A = np.empty((L + 1, b, width), dt)
+    D = np.empty((2, b, width), dt)
+    WT = np.empty(width * width, dt)
     f = np.empty(b, dt)
     weighted = sw.shape[0] > 0
     for j in range(losses.shape[0]):
         start = j * b
         m = min(b, n - start)
-        for i in range(m):
-            r = perm[start + i]
-            for c in range(d):
-                A[0, i, c] = X[r, c]
-            for c in range(K):
-                Yb[i, c] = Y[r, c]
-            wb[i] = sw[r] if weighted else 1.0
-        # forward (Eq. 9)
-        for layer in range(L):
-            w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
-                layers[layer, 4]
-            Ain, Aout = A[layer], A[layer + 1]
-            for i in range(m):
-                for c in range(fan_out):
-                    Aout[i, c] = x[b0 + c]
-                for p in range(fan_in):
-                    a = Ain[i, p]
-                    row = w0 + p * fan_out
-                    for c in range(fan_out):
-                        Aout[i, c] += a * x[row + c]
-            if layer < L - 1:
-                _activate(Aout[:m, :fan_out], act)
-        Z = A[L, :m, :K]
-        delta = D[0, :m, :K]
-        for i in range(m):  # f and δ = ∂f/∂z (Eq. 11): the linear models' loss kernels
-            f[i] = _loss_terms(loss, Z[i], Yb, i, delta, i, K, eps)
-        # F = mean_i s_i f_i + ½ c ‖W‖², c = α / S (scikit-learn's batch scaling)
-        total, wsum = 0.0, 0.0
-        for i in range(m):
-            total += wb[i] * f[i]
-            wsum += wb[i]
-            if weighted:
-                for c in range(K):
-                    delta[i, c] *= wb[i]
-        F = total / m
-        c_pen = 0.0
-        if alpha != 0.0:
-            c_pen = alpha / (weight_scale * (wsum if weighted else m))
-            sq = 0.0
-            for layer in range(L):
-                for p in range(layers[layer, 0], layers[layer, 1]):
-                    sq += x[p] * x[p]
-            F += 0.5 * c_pen * sq
-        losses[j] = F
-        # backward (Eq. 10-13)
-        cur = 0
-        for layer in range(L - 1, -1, -1):
-            w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
-                layers[layer, 4]
-            dl = D[cur, :m, :fan_out]
-            Ain = A[layer]
-            for p in range(fan_in * fan_out):
-                g[w0 + p] = 0.0
-            for c in range(fan_out):
-                g[b0 + c] = 0.0
-            for i in range(m):
-                for p in range(fan_in):
-                    a = Ain[i, p]
-                    row = w0 + p * fan_out
-                    for c in range(fan_out):
-                        g[row + c] += a * dl[i, c]
-                for c in range(fan_out):
-                    g[b0 + c] += dl[i, c]
-            for p in range(w0, b0):
-                g[p] = g[p] / m + c_pen * x[p]
-            for c in range(fan_out):
-                g[b0 + c] /= m
-            if layer > 0:  # δ_{l-1} = (δ_l W_lᵀ) ⊙ σ'(Z_{l-1})
-                for p in range(fan_in):
-                    for c in range(fan_out):
-                        WT[c * fan_in + p] = x[w0 + p * fan_out + c]
-                nxt = D[1 - cur, :m, :fan_in]
-                for i in range(m):
-                    for p in range(fan_in):
-                        nxt[i, p] = 0.0
-                    for c in range(fan_out):
-                        dv = dl[i, c]
-                        row = c * fan_in
-                        for p in range(fan_in):
-                            nxt[i, p] += dv * WT[row + p]
-                _times_derivative(nxt, Ain[:m, :fan_in], act)
-                cur = 1 - cur
+        _gather_rows(X, Y, sw, perm, start, m, A[0], Yb, wb)
+        _forward(x, layers, A, m, act)
+        losses[j], c_pen = _batch_loss(x, layers, A[L, :m, :K], D[0, :m, :K], Yb, wb, f, m,
+                                       loss, eps, alpha, weight_scale, weighted)
+        _backward(x, g, layers, A, D, WT, m, c_pen, act)
         k += 1
         count = _update(x, g, _step_size(k, steps), code, hyper, s1, s2, count)
     return k, count
@@ -243,6 +286,139 @@ def _times_derivative_models(D, A, m, w, act):
                     d[q] *= a[q] * (1.0 - a[q])
 
 
+@_jit_fast_inline
+def _gather_models(X, R, Y, sw, start, mb, A0, Yb, wb):
+    """Each model's batch rows of X into A0 (b, d, M), of Y into Yb, weights into wb."""
+    weighted = sw.shape[1] > 0
+    for i in range(mb):
+        for q in range(R.shape[0]):
+            r = R[q, start + i]
+            for c in range(X.shape[1]):
+                A0[i, c, q] = X[r, c]
+            for c in range(Y.shape[1]):
+                Yb[i, c, q] = Y[r, c]
+            wb[i, q] = sw[q, start + i] if weighted else 1.0
+
+
+@_jit_fast_inline
+def _forward_models(XT, layers, A, mb, act):
+    """A[l + 1] = σ(A[l] W_l + b_l) of every model (Eq. 9)."""
+    L = layers.shape[0]
+    for layer in range(L):
+        w0, b0, fan_in, fan_out = _layer(layers, layer)
+        Ain, Aout = A[layer], A[layer + 1]
+        for i in range(mb):
+            for c in range(fan_out):
+                Aout[i, c, :] = XT[b0 + c]
+            for p in range(fan_in):
+                a = Ain[i, p]
+                row = w0 + p * fan_out
+                for c in range(fan_out):
+                    out, w = Aout[i, c], XT[row + c]
+                    for q in range(a.shape[0]):
+                        out[q] += a[q] * w[q]
+        if layer < L - 1:
+            _activate_models(Aout, mb, fan_out, act)
+
+
+@_jit_fast_inline
+def _output_terms_models(Z, delta, Yb, wb, f, z, mbs, mb, loss, eps):
+    """f and δ = ∂f/∂z (Eq. 11) of model q's rows, the linear models' loss kernels on
+    its column; its padding rows get neither (nor weight)."""
+    K = Yb.shape[1]
+    for q in range(Z.shape[2]):
+        Yq, dq = Yb[:, :, q], delta[:, :, q]
+        for i in range(mbs[q]):
+            for c in range(K):
+                z[c] = Z[i, c, q]
+            f[i, q] = _loss_terms(loss, z, Yq, i, dq, i, K, eps)
+        for i in range(mbs[q], mb):
+            f[i, q] = 0.0
+            wb[i, q] = 0.0
+            for c in range(K):
+                dq[i, c] = 0.0
+
+
+@_jit_fast_inline
+def _batch_loss_models(XT, layers, delta, K, wb, f, mbs, mbf, mb, alphas, ws, per_batch,
+                       weighted, cpen, F):
+    """F = mean_i s_i f_i + ½ c ‖W‖² per model into ``F``, c into ``cpen``; δ ← s_i δ."""
+    M = XT.shape[1]
+    for q in range(M):
+        total, wsum = 0.0, 0.0
+        for i in range(mbs[q]):
+            total += wb[i, q] * f[i, q]
+            wsum += wb[i, q]
+        F[q] = total / mbf[q]
+        if per_batch:
+            cpen[q] = alphas[q] / (ws[q] * (wsum if weighted else mbs[q]))
+        else:
+            cpen[q] = alphas[q]
+    if weighted:
+        for i in range(mb):
+            for c in range(K):
+                for q in range(M):
+                    delta[i, c, q] *= wb[i, q]
+    for layer in range(layers.shape[0]):
+        for p in range(layers[layer, 0], layers[layer, 1]):
+            for q in range(M):
+                F[q] += 0.5 * cpen[q] * XT[p, q] * XT[p, q]
+
+
+@_jit_fast_inline
+def _layer_gradient_models(XT, GT, w0, b0, end, fan_in, fan_out, Ain, dl, mb, mbf, cpen,
+                           fit_intercept):
+    """g_W = Aᵀ δ / m + c W and g_b = Σ δ / m of one layer, every model (Eq. 12-13)."""
+    M = XT.shape[1]
+    for p in range(w0, end):
+        for q in range(M):
+            GT[p, q] = 0.0
+    for i in range(mb):
+        for p in range(fan_in):
+            a = Ain[i, p]
+            row = w0 + p * fan_out
+            for c in range(fan_out):
+                gw, dv = GT[row + c], dl[i, c]
+                for q in range(M):
+                    gw[q] += a[q] * dv[q]
+        if fit_intercept:
+            for c in range(fan_out):
+                gb, dv = GT[b0 + c], dl[i, c]
+                for q in range(M):
+                    gb[q] += dv[q]
+    for p in range(w0, b0):
+        for q in range(M):
+            GT[p, q] = GT[p, q] / mbf[q] + cpen[q] * XT[p, q]
+    for c in range(fan_out):
+        for q in range(M):
+            GT[b0 + c, q] /= mbf[q]
+
+
+@_jit_fast_inline
+def _backward_models(XT, GT, layers, A, D, mb, mbf, cpen, fit_intercept, act):
+    """Every model's gradient from δ in D[0], last layer first (Eq. 10-13)."""
+    M = XT.shape[1]
+    cur = 0
+    for layer in range(layers.shape[0] - 1, -1, -1):
+        w0, b0, fan_in, fan_out = _layer(layers, layer)
+        dl, Ain = D[cur], A[layer]
+        _layer_gradient_models(XT, GT, w0, b0, layers[layer, 2], fan_in, fan_out, Ain, dl,
+                               mb, mbf, cpen, fit_intercept)
+        if layer > 0:  # δ_{l-1} = (δ_l W_lᵀ) ⊙ σ'(Z_{l-1})
+            nxt = D[1 - cur]
+            for i in range(mb):
+                for p in range(fan_in):
+                    out = nxt[i, p]
+                    out[:] = 0.0
+                    row = w0 + p * fan_out
+                    for c in range(fan_out):
+                        dv, w = dl[i, c], XT[row + c]
+                        for q in range(M):
+                            out[q] += dv[q] * w[q]
+            _times_derivative_models(nxt, Ain, mb, fan_in, act)
+            cur = 1 - cur
+
+
 @_jit_fast
 def population_epoch(X, R, ns, Y, sw, b, XT, GT, layers, act, loss, eps, alphas, per_batch, ws,
                      fit_intercept, code, hyper, S1, S2, count, sched, k, losses):
@@ -257,13 +433,10 @@ def population_epoch(X, R, ns, Y, sw, b, XT, GT, layers, act, loss, eps, alphas,
     penalty, weight scale, rule hyperparameters and schedule.  Writes each batch's F
     into ``losses`` (n_batches, M); returns the step count and Adam's count.
     """
-    d = X.shape[1]
     M, n = R.shape
     K = Y.shape[1]
     L = layers.shape[0]
-    width = d
-    for layer in range(L):
-        width = max(width, layers[layer, 4])
+    width = max(X.shape[1], layers[:, 4].max())
     dt = XT.dtype
     A = np.empty((L + 1, b, width, M), dt)
     D = np.empty((2, b, width, M), dt)
@@ -283,105 +456,13 @@ def population_epoch(X, R, ns, Y, sw, b, XT, GT, layers, act, loss, eps, alphas,
         for q in range(M):
             mbs[q] = min(b, ns[q] - start)
             mbf[q] = mbs[q]
-        for i in range(mb):
-            for q in range(M):
-                r = R[q, start + i]
-                for c in range(d):
-                    A[0, i, c, q] = X[r, c]
-                for c in range(K):
-                    Yb[i, c, q] = Y[r, c]
-                wb[i, q] = sw[q, start + i] if weighted else 1.0
-        for layer in range(L):  # forward (Eq. 9)
-            w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
-                layers[layer, 4]
-            Ain, Aout = A[layer], A[layer + 1]
-            for i in range(mb):
-                for c in range(fan_out):
-                    Aout[i, c, :] = XT[b0 + c]
-                for p in range(fan_in):
-                    a = Ain[i, p]
-                    row = w0 + p * fan_out
-                    for c in range(fan_out):
-                        out, w = Aout[i, c], XT[row + c]
-                        for q in range(M):
-                            out[q] += a[q] * w[q]
-            if layer < L - 1:
-                _activate_models(Aout, mb, fan_out, act)
-        # the output's f and δ (Eq. 11), per model: the linear models' loss kernels on
-        # model q's column
-        Z, delta = A[L], D[0]
-        for q in range(M):
-            Yq, dq = Yb[:, :, q], delta[:, :, q]
-            for i in range(mbs[q]):
-                for c in range(K):
-                    z[c] = Z[i, c, q]
-                f[i, q] = _loss_terms(loss, z, Yq, i, dq, i, K, eps)
-            for i in range(mbs[q], mb):  # padding: no loss, no gradient
-                f[i, q] = 0.0
-                wb[i, q] = 0.0
-                for c in range(K):
-                    dq[i, c] = 0.0
-        for q in range(M):  # F = mean_i s_i f_i + ½ c ‖W‖²
-            total, wsum = 0.0, 0.0
-            for i in range(mbs[q]):
-                total += wb[i, q] * f[i, q]
-                wsum += wb[i, q]
-            F[q] = total / mbf[q]
-            if per_batch:
-                cpen[q] = alphas[q] / (ws[q] * (wsum if weighted else mbs[q]))
-            else:
-                cpen[q] = alphas[q]
-        if weighted:
-            for i in range(mb):
-                for c in range(K):
-                    for q in range(M):
-                        delta[i, c, q] *= wb[i, q]
-        for layer in range(L):
-            for p in range(layers[layer, 0], layers[layer, 1]):
-                for q in range(M):
-                    F[q] += 0.5 * cpen[q] * XT[p, q] * XT[p, q]
-        for q in range(M):
-            losses[j, q] = F[q]
-        cur = 0
-        for layer in range(L - 1, -1, -1):  # backward (Eq. 10-13)
-            w0, b0, fan_in, fan_out = layers[layer, 0], layers[layer, 1], layers[layer, 3], \
-                layers[layer, 4]
-            dl, Ain = D[cur], A[layer]
-            for p in range(w0, layers[layer, 2]):
-                for q in range(M):
-                    GT[p, q] = 0.0
-            for i in range(mb):
-                for p in range(fan_in):
-                    a = Ain[i, p]
-                    row = w0 + p * fan_out
-                    for c in range(fan_out):
-                        gw, dv = GT[row + c], dl[i, c]
-                        for q in range(M):
-                            gw[q] += a[q] * dv[q]
-                if fit_intercept:
-                    for c in range(fan_out):
-                        gb, dv = GT[b0 + c], dl[i, c]
-                        for q in range(M):
-                            gb[q] += dv[q]
-            for p in range(w0, b0):
-                for q in range(M):
-                    GT[p, q] = GT[p, q] / mbf[q] + cpen[q] * XT[p, q]
-            for c in range(fan_out):
-                for q in range(M):
-                    GT[b0 + c, q] /= mbf[q]
-            if layer > 0:  # δ_{l-1} = (δ_l W_lᵀ) ⊙ σ'(Z_{l-1})
-                nxt = D[1 - cur]
-                for i in range(mb):
-                    for p in range(fan_in):
-                        out = nxt[i, p]
-                        out[:] = 0.0
-                        row = w0 + p * fan_out
-                        for c in range(fan_out):
-                            dv, w = dl[i, c], XT[row + c]
-                            for q in range(M):
-                                out[q] += dv[q] * w[q]
-                _times_derivative_models(nxt, Ain, mb, fan_in, act)
-                cur = 1 - cur
+        _gather_models(X, R, Y, sw, start, mb, A[0], Yb, wb)
+        _forward_models(XT, layers, A, mb, act)
+        _output_terms_models(A[L], D[0], Yb, wb, f, z, mbs, mb, loss, eps)
+        _batch_loss_models(XT, layers, D[0], K, wb, f, mbs, mbf, mb, alphas, ws, per_batch,
+                           weighted, cpen, F)
+        losses[j] = F
+        _backward_models(XT, GT, layers, A, D, mb, mbf, cpen, fit_intercept, act)
         k += 1
         for q in range(M):
             lr[q] = _step_size(k, sched[:, q])
