@@ -1,6 +1,6 @@
 """Time grid searches: skopt_nn's batched GridSearchCV beside scikit-learn's, in one run.
 
-    python benchmarks/search.py [--workloads s1,s2] [--rounds 2] [--sweep] [--quick]
+    python benchmarks/search.py [--workloads s1,s2] [--rounds 2] [--sweep] [--n-jobs 1]
 
 Workloads (one thread, every config in its own fresh process, round-robin):
 
@@ -17,6 +17,10 @@ scikit-learn's MLP), ``sklearn_ours`` (scikit-learn's GridSearchCV over skopt_nn
 MLP: the fits one by one) and ``ours`` (``skopt_nn.model_selection.GridSearchCV``:
 the fits of a fold trained together).  The table gives each one's median time,
 its ratio to both anchors measured in the same round, peak RSS and best score.
+
+``--n-jobs N`` gives every search ``n_jobs=N`` (scikit-learn's: N worker processes;
+ours: the batched models cut into N parts trained in N threads); each process still
+runs one BLAS/torch thread.  The targets are stated for ``--n-jobs 1``.
 
 ``--sweep`` adds how ``skopt_nn.fit_many`` grows with the number of models K
 (1, 8, 32, 128, 512) on both workloads (s2 with 1 epoch), each K in its own process.
@@ -77,7 +81,7 @@ def _estimator(workload: str, library: str, epochs: int | None = None):
     return cls(optimizer="adam", tol=None, **kw)
 
 
-def _search(workload: str, impl: str):
+def _search(workload: str, impl: str, n_jobs: int = 1):
     from sklearn import model_selection as sk
 
     grid = S1_GRID if workload == "s1" else S2_GRID
@@ -85,12 +89,12 @@ def _search(workload: str, impl: str):
     if impl == "ours":
         from skopt_nn.model_selection import GridSearchCV
 
-        return GridSearchCV(_estimator(workload, "skopt_nn"), grid, cv=cv)
+        return GridSearchCV(_estimator(workload, "skopt_nn"), grid, cv=cv, n_jobs=n_jobs)
     library = "sklearn" if impl == "sklearn_sklearn" else "skopt_nn"
-    return sk.GridSearchCV(_estimator(workload, library), grid, cv=cv)
+    return sk.GridSearchCV(_estimator(workload, library), grid, cv=cv, n_jobs=n_jobs)
 
 
-def run_config(workload: str, impl: str) -> dict:
+def run_config(workload: str, impl: str, n_jobs: int = 1) -> dict:
     """One timed search (or, for ``sweep_K``, one fit_many of K models)."""
     import warnings
 
@@ -115,7 +119,7 @@ def run_config(workload: str, impl: str) -> dict:
             seconds = time.perf_counter() - start
             score = max(m.score(X, y) for m in models)
         else:
-            search = _search(workload, impl)
+            search = _search(workload, impl, n_jobs)
             start = time.perf_counter()
             search.fit(X, y)
             seconds = time.perf_counter() - start
@@ -136,11 +140,12 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _spawn(workload: str, impl: str, threads: int) -> dict:
+def _spawn(workload: str, impl: str, threads: int, n_jobs: int = 1) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT,
                                                                      os.environ.get("PYTHONPATH")])))
     env.update({v: str(threads) for v in THREAD_VARS})
-    out = subprocess.run([sys.executable, __file__, "--worker", workload, impl],
+    out = subprocess.run([sys.executable, __file__, "--worker", workload, impl,
+                          "--n-jobs", str(n_jobs)],
                          capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
@@ -152,6 +157,7 @@ def main() -> None:
     p.add_argument("--workloads", default="s1,s2")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -159,9 +165,10 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(a.threads)
-        print(json.dumps(run_config(*a.worker)))
+        print(json.dumps(run_config(*a.worker, n_jobs=a.n_jobs)))
         return
-    print(f"CPU: {_cpu_model()}; {a.threads} thread(s); python {platform.python_version()}")
+    print(f"CPU: {_cpu_model()}; {a.threads} thread(s) per process; n_jobs={a.n_jobs}; "
+          f"python {platform.python_version()}")
     impls = ("sklearn_sklearn", "sklearn_ours", "ours")
     for wl in a.workloads.split(","):
         _mlp_data_cached(wl)
@@ -169,7 +176,7 @@ def main() -> None:
         for r in range(a.rounds):
             order = impls[r % 3:] + impls[:r % 3]
             for impl in order:
-                rows[impl].append(_spawn(wl, impl, a.threads))
+                rows[impl].append(_spawn(wl, impl, a.threads, a.n_jobs))
         _table(wl, rows)
         if a.sweep:
             _sweep(wl, a.threads)

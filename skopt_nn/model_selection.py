@@ -169,6 +169,7 @@ class _Context:
         self.fit_params = routed.estimator.fit
         self.score_params = routed.scorer.score
         self.prefix, self.name, _ = _final_step(search.estimator)
+        self._parts: dict = {}  # (split, train/test) -> its rows, see _part
 
     # -- grouping ------------------------------------------------------------------------
     def _split_params(self, params: dict):
@@ -186,6 +187,7 @@ class _Context:
 
     def evaluate(self, candidates: list, splits: list) -> list:
         """One result dict per (candidate, split), in scikit-learn's order."""
+        self._parts = {}  # these splits' rows, not an earlier call's
         out: dict = {}
         tasks, alone = defaultdict(list), []
         for c, params in enumerate(candidates):
@@ -231,21 +233,34 @@ class _Context:
                 pairs.append((c, s))
                 models.append(est.set_params(**clone(final, safe=False)))
                 rows.append(train)
-        if self.prefix is None:
-            errors = fit_many(models, X, y, rows=rows, sample_weight=sw, errors="return")
+        if self.prefix is None:  # the search's n_jobs: threads over parts of the models
+            errors = fit_many(models, X, y, rows=rows, sample_weight=sw, errors="return",
+                              n_jobs=search.n_jobs)
         else:
             errors = fit_many(models, Xt, y_train, errors="return")
         fit_time = (time.time() - start) / max(len(models), 1)
         out = {}
         for (c, s), model, error in zip(pairs, models, errors, strict=True):
             fitted = model if prefix is None else Pipeline([*prefix.steps, (self.name, model)])
-            out[c, s] = self._result(fitted, error, splits[s], fit_time)
+            out[c, s] = self._result(fitted, error, splits, s, fit_time)
         return out
 
-    def _result(self, estimator, error, split, fit_time) -> dict:
+    def _part(self, splits, s: int, which: int) -> tuple:
+        """``(X, y, score params)`` of split ``s``'s training (0) or test (1) rows, made
+        once for all the candidates scored on them."""
+        key = (s, which)
+        hit = self._parts.get(key)
+        if hit is None:
+            train, test = splits[s]
+            rows, against = (train, None) if which == 0 else (test, train)
+            X, y = _safe_split(self.search.estimator, self.X, self.y, rows, against)
+            hit = self._parts[key] = (X, y, _check_method_params(self.X, self.score_params,
+                                                                 rows))
+        return hit
+
+    def _result(self, estimator, error, splits, s: int, fit_time) -> dict:
         """scikit-learn's ``_fit_and_score`` result for one fitted (or failed) model."""
         search, scorer = self.search, self.scorers
-        train, test = split
         result = {}
         if error is not None:
             if search.error_score == "raise":
@@ -260,20 +275,16 @@ class _Context:
         else:
             result["fit_error"] = None
             start = time.time()
-            X_test, y_test = _safe_split(search.estimator, self.X, self.y, test, train)
-            test_scores = _score(estimator, X_test, y_test, scorer,
-                                 _check_method_params(self.X, self.score_params, test),
-                                 search.error_score)
+            X, y, params = self._part(splits, s, 1)
+            test_scores = _score(estimator, X, y, scorer, params, search.error_score)
             score_time = time.time() - start
             if search.return_train_score:
-                X_train, y_train = _safe_split(search.estimator, self.X, self.y, train)
-                train_scores = _score(estimator, X_train, y_train, scorer,
-                                      _check_method_params(self.X, self.score_params, train),
-                                      search.error_score)
+                X, y, params = self._part(splits, s, 0)
+                train_scores = _score(estimator, X, y, scorer, params, search.error_score)
         result["test_scores"] = test_scores
         if search.return_train_score:
             result["train_scores"] = train_scores
-        result["n_test_samples"] = _num_samples(_safe_indexing(self.X, test))
+        result["n_test_samples"] = _num_samples(_safe_indexing(self.X, splits[s][1]))
         result["fit_time"] = fit_time
         result["score_time"] = score_time
         return result
@@ -305,7 +316,9 @@ class GridSearchCV(_BatchedSearchMixin, _sk.GridSearchCV):
     equally by its models.  Scikit-learn's own search runs instead for other
     estimators, candidates that replace a pipeline step, fit parameters other
     than ``sample_weight`` and ``groups``, metadata routing, and callbacks.
-    ``n_jobs`` spreads a pipeline's (split, setting) groups over threads.
+    ``n_jobs`` spreads the work over threads: a pipeline's (split, setting) groups,
+    or for a bare estimator parts of the batched models (:func:`skopt_nn.fit_many`'s
+    ``n_jobs``).
     """
 
 

@@ -204,3 +204,15 @@ def test_dataframe_feature_names_and_verbose(regression, capsys):
     assert list(search.feature_names_in_) == ["a", "b", "c"]
     assert "Fitting 3 folds for each of 2 candidates, totalling 6 fits" in \
         capsys.readouterr().out
+
+
+def test_n_jobs_trains_parts_of_the_models_in_threads(regression, populations):
+    """A bare estimator's 30 fits, n_jobs=2: two parts of 15 in two threads, the
+    results scikit-learn's."""
+    X, y = regression
+    net = MLPRegressor(hidden_layer_sizes=(8, 6), optimizer="adam", batch_size=16,
+                       max_iter=20, random_state=0)
+    grid = {"learning_rate_init": [0.003, 0.01, 0.03], "alpha": [0.0, 1e-3]}
+    ours = GridSearchCV(net, grid, cv=5, n_jobs=2).fit(X, y)
+    assert populations == [15, 15]
+    assert_same_search(ours, sk.GridSearchCV(net, grid, cv=5).fit(X, y), X)

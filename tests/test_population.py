@@ -454,3 +454,62 @@ def test_ten_classes_on_the_torch_path_equal_single_fits(populations, monkeypatc
     assert populations == [3]
     for b, s in zip(ests, single):
         _assert_same_fit(b, s, X)
+
+
+@pytest.mark.parametrize("compiled", ["1", "0"])
+def test_threads_train_parts_of_a_group_side_by_side(regression, populations, monkeypatch,
+                                                    compiled):
+    """n_jobs=2 cuts the one group in two parts, trained in two threads; each model's
+    fit is the same as with n_jobs=1 (bit for bit) and as its own fit."""
+    import threading
+
+    monkeypatch.setenv("SKOPT_NN_COMPILED", compiled)
+    X, y = regression
+    idents = []
+    run = _engine.Population.run
+
+    def recording(self, progress=None):
+        idents.append(threading.get_ident())
+        run(self, progress)
+
+    ests = [MLPRegressor(hidden_layer_sizes=(6, 4), optimizer="adam", batch_size=16,
+                         learning_rate_init=lr, alpha=a, max_iter=8, random_state=s)
+            for lr, a, s in [(1e-3, 0.0, 0), (3e-3, 1e-3, 1), (1e-2, 0.0, 2),
+                             (3e-2, 1e-2, 3), (5e-3, 1e-4, 4)]]
+    ests.append(MLPRegressor(hidden_layer_sizes=(6, 4), optimizer="lbfgs", max_iter=5,
+                             random_state=0))  # fitted alone, in a thread too
+    rows = [np.arange(i, 100 + i) for i in range(len(ests))]
+    single = _one_by_one(ests, X, y, rows=rows)
+    one_thread = fit_many([clone(e) for e in ests], X, y, rows=rows)
+    monkeypatch.setattr(_engine.Population, "run", recording)
+    fit_many(ests, X, y, rows=rows, n_jobs=2)
+    assert populations[0] == 5 and sorted(populations[1:]) == [2, 3]  # the group, its parts
+    assert len(set(idents)) == 2
+    for b, o, s in zip(ests, one_thread, single, strict=True):
+        _assert_same_fit(b, s, X)
+        for wb, wo in zip(b.coefs_ + b.intercepts_, o.coefs_ + o.intercepts_, strict=True):
+            np.testing.assert_array_equal(wb, wo)
+        assert b.loss_curve_ == o.loss_curve_
+
+
+def test_thread_counts(regression, populations):
+    """n_jobs as joblib reads it: -1 every core; 0 is an error that changes nothing;
+    parts keep two models or more (a part of one would train alone)."""
+    from skopt_nn._population._fit import _shared_out, _thread_count
+
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=s)
+            for s in range(3)]
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        fit_many(ests, X, y, n_jobs=0)
+    assert not any(hasattr(e, "coefs_") for e in ests)
+    fit_many(ests, X, y, n_jobs=-1)
+    assert all(hasattr(e, "coefs_") for e in ests)
+    import joblib
+
+    assert _thread_count(None) == 1 and _thread_count(3) == 3
+    assert _thread_count(-1) == joblib.cpu_count()
+    assert [len(p) for p in _shared_out([list(range(3))], 4)] == [3]
+    assert [len(p) for p in _shared_out([list(range(9))], 4)] == [2, 2, 3, 2]
+    assert [len(p) for p in _shared_out([list(range(5)), list(range(4))], 4)] == [2, 3, 2, 2]
+    assert [len(p) for p in _shared_out([[0, 1]] * 3, 2)] == [2, 2, 2]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
+from joblib import Parallel, cpu_count, delayed
 from sklearn.utils import _safe_indexing
 
 from .. import _stopping as stopping
@@ -34,7 +35,8 @@ def _rows_of(a, rows):
 
 
 def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
-             sample_weight=None, errors: str = "raise", verbose: int = 0):
+             sample_weight=None, errors: str = "raise", verbose: int = 0,
+             n_jobs: int | None = None):
     """Fit every estimator of ``estimators`` on its own training rows of ``(X, y)``,
     training those that can share a computation together.
 
@@ -74,6 +76,12 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
         1: a progress bar per group of models trained together (over the epochs
         of its longest fit, with how many models still train); 2: one line per
         epoch and group.  The estimators' own ``verbose`` makes them train alone.
+    n_jobs : int, default=None
+        Threads that train groups side by side (None: 1, -1: all cores, as joblib
+        counts them).  Where there are fewer groups than threads, the groups are
+        cut into parts (of two models or more) so that every thread has one; each
+        model's fit is the same computation in any part (to rounding, as above).
+        The compiled kernels and torch release the GIL while they compute.
 
     Returns
     -------
@@ -83,6 +91,7 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
     """
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+    threads = _thread_count(n_jobs)
     estimators = list(estimators)
     rows = [None] * len(estimators) if rows is None else list(rows)
     if len(rows) != len(estimators):
@@ -102,22 +111,31 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
                 groups.append(group)
             else:
                 alone.append(group[0][0])
-        for number, group in enumerate(groups, 1):
+        groups = _shared_out(groups, threads)
+
+        def train(number, group):
             title = f"fit_many group {number}/{len(groups)} ({len(group)} models)"
             _train(group, alone, PopulationProgress(verbose, title, max(
                 m.job.config.max_epochs for _, m, _ in group)) if verbose else None)
+
+        _run([lambda n=n, g=g: train(n, g) for n, g in enumerate(groups, 1)], threads)
     except BaseException:  # Ctrl-C or an error: every batched estimator as it was
         for _, m, saved in members:
             m.estimator.__dict__.clear()
             m.estimator.__dict__.update(saved)
         raise
-    for i in sorted(alone):
+
+    def fit_alone(i):
         try:
             estimators[i].fit(*data[i][:2], sample_weight=data[i][2])
         except Exception as exc:  # noqa: BLE001 - raised or returned below
-            if errors == "raise":
-                raise
             failures[i] = exc
+
+    alone = sorted(alone)
+    _run([lambda i=i: fit_alone(i) for i in alone], threads)
+    first = next((failures[i] for i in alone if failures[i] is not None), None)
+    if errors == "raise" and first is not None:
+        raise first
     return estimators if errors == "raise" else failures
 
 
@@ -191,6 +209,44 @@ def _groups(members: list) -> list[list]:
         per_model = job.data.X.element_size() * (8 * P + n * (job.data.X.shape[1] + 2))
         size = max(1, MAX_POPULATION_BYTES // per_model)
         out.extend(group[i:i + size] for i in range(0, len(group), size))
+    return out
+
+
+def _thread_count(n_jobs: int | None) -> int:
+    """joblib's reading of ``n_jobs`` (None: 1; -1: every core, -2 all but one...),
+    whatever backend is active: these are this process's threads."""
+    if n_jobs is None:
+        return 1
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning.")
+    return max(1, cpu_count() + 1 + n_jobs if n_jobs < 0 else n_jobs)
+
+
+def _run(tasks: list, threads: int) -> None:
+    """Call each of ``tasks``, in ``threads`` threads where more than one (threads, not
+    processes: the estimators are fitted in place)."""
+    if threads > 1 and len(tasks) > 1:  # torch's threads shared out among them
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, before // threads))
+        try:
+            Parallel(n_jobs=threads, backend="threading")(delayed(task)() for task in tasks)
+        finally:
+            torch.set_num_threads(before)
+    else:
+        for task in tasks:
+            task()
+
+
+def _shared_out(groups: list[list], threads: int) -> list[list]:
+    """``groups`` with each cut into near-equal parts of two models or more where
+    there are fewer groups than ``threads``, so that every thread gets a part."""
+    if len(groups) >= threads:
+        return groups
+    out = []
+    for group in groups:
+        parts = max(1, min(-(-threads // len(groups)), len(group) // 2))
+        bounds = np.linspace(0, len(group), parts + 1).round().astype(int)
+        out.extend(group[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
     return out
 
 
