@@ -468,9 +468,9 @@ def test_threads_train_parts_of_a_group_side_by_side(regression, populations, mo
     idents = []
     run = _engine.Population.run
 
-    def recording(self, progress=None):
+    def recording(self, progress=None, stop=None):
         idents.append(threading.get_ident())
-        run(self, progress)
+        run(self, progress, stop)
 
     ests = [MLPRegressor(hidden_layer_sizes=(6, 4), optimizer="adam", batch_size=16,
                          learning_rate_init=lr, alpha=a, max_iter=8, random_state=s)
@@ -513,3 +513,33 @@ def test_thread_counts(regression, populations):
     assert [len(p) for p in _shared_out([list(range(9))], 4)] == [2, 2, 3, 2]
     assert [len(p) for p in _shared_out([list(range(5)), list(range(4))], 4)] == [2, 3, 2, 2]
     assert [len(p) for p in _shared_out([[0, 1]] * 3, 2)] == [2, 2, 2]
+
+
+def test_a_failing_part_stops_the_others_and_leaves_every_estimator_as_it_was(
+        regression, monkeypatch):
+    """With threads, a part that fails stops the others at their next epoch; the call
+    raises that error after every thread has ended, and no estimator is half-fitted."""
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), batch_size=10, max_iter=3, tol=None,
+                         random_state=s) for s in range(4)]
+    fit_many(ests, X, y)
+    before = [e.coefs_[0].copy() for e in ests]
+    for e in ests[2:]:
+        e.set_params(max_iter=100_000)  # the other part would train for a long time
+    epoch = _engine.Population._stochastic_epoch
+    epochs = {"failing": 0, "other": 0}
+
+    def failing(self):
+        part = "failing" if any(m.estimator is ests[0] for m in self.members) else "other"
+        epochs[part] += 1
+        if part == "failing" and epochs[part] == 3:
+            raise RuntimeError("boom")
+        return epoch(self)
+
+    monkeypatch.setattr(_engine.Population, "_stochastic_epoch", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        fit_many(ests, X[:60], y[:60], n_jobs=2)
+    assert 0 < epochs["other"] < 100_000
+    for est, coef in zip(ests, before, strict=True):
+        np.testing.assert_array_equal(est.coefs_[0], coef)
+        assert est.n_features_in_ == X.shape[1] and est.t_ == 3 * len(X)

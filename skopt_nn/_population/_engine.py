@@ -42,6 +42,10 @@ from ._scratch import Scratch
 GATHER_EPOCH_BYTES = 64 << 20
 
 
+class Stopped(Exception):
+    """A population's training ended early because another thread's part failed."""
+
+
 @dataclass(eq=False)
 class Member:
     """A model of the population: its estimator, its prepared job and its rules."""
@@ -169,16 +173,19 @@ class Population:
                    for m in self.members)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, progress=None) -> None:
+    def run(self, progress=None, stop=None) -> None:
         """Train every member to its end; finished members are written back.
 
         ``progress`` (a :class:`skopt_nn._progress.PopulationProgress`) hears of each
-        epoch."""
+        epoch; ``stop`` (a :class:`threading.Event`), where set, ends the training
+        before the next epoch with :class:`Stopped` (another thread's part failed)."""
         t0 = time.perf_counter()
         epochs = 0
         with np.errstate(over="ignore", invalid="ignore"):  # NumPy's products (the CPU's)
             self._start()
             while self.members:
+                if stop is not None and stop.is_set():
+                    raise Stopped("stopped: another part of this fit_many call failed")
                 epoch = self._full_batch_epoch() if self.full_batch else \
                     self._stochastic_epoch()
                 self._after_epoch(*epoch, t0)

@@ -10,19 +10,21 @@ cannot be batched is fitted alone by its own ``fit``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from joblib import Parallel, cpu_count, delayed
+from joblib import cpu_count
 from sklearn.utils import _safe_indexing
 
 from .. import _stopping as stopping
 from .._device import cpu_training
 from .._estimator_base import BaseTorchEstimator
 from .._progress import PopulationProgress
-from ._engine import Member, Population
+from ._engine import Member, Population, Stopped
 from ._rules import population_rule, structure
 
 #: a population holds at most this many bytes of parameters, optimizer state and
@@ -81,7 +83,9 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
         counts them).  Where there are fewer groups than threads, the groups are
         cut into parts (of two models or more) so that every thread has one; each
         model's fit is the same computation in any part (to rounding, as above).
-        The compiled kernels and torch release the GIL while they compute.
+        The compiled kernels and torch release the GIL while they compute.  An error
+        (or Ctrl-C) stops the other threads at their next epoch and is raised once
+        all have ended, every batched estimator left as it was.
 
     Returns
     -------
@@ -113,26 +117,29 @@ def fit_many(estimators: Sequence, X, y=None, *, rows: Sequence | None = None,
                 alone.append(group[0][0])
         groups = _shared_out(groups, threads)
 
-        def train(number, group):
+        def train(number, group, stop):
             title = f"fit_many group {number}/{len(groups)} ({len(group)} models)"
             _train(group, alone, PopulationProgress(verbose, title, max(
-                m.job.config.max_epochs for _, m, _ in group)) if verbose else None)
+                m.job.config.max_epochs for _, m, _ in group)) if verbose else None, stop)
 
-        _run([lambda n=n, g=g: train(n, g) for n, g in enumerate(groups, 1)], threads)
+        _run([lambda stop, n=n, g=g: train(n, g, stop) for n, g in enumerate(groups, 1)],
+             threads)
     except BaseException:  # Ctrl-C or an error: every batched estimator as it was
         for _, m, saved in members:
             m.estimator.__dict__.clear()
             m.estimator.__dict__.update(saved)
         raise
 
-    def fit_alone(i):
+    def fit_alone(i, stop):
+        if stop.is_set():
+            return
         try:
             estimators[i].fit(*data[i][:2], sample_weight=data[i][2])
         except Exception as exc:  # noqa: BLE001 - raised or returned below
             failures[i] = exc
 
     alone = sorted(alone)
-    _run([lambda i=i: fit_alone(i) for i in alone], threads)
+    _run([lambda stop, i=i: fit_alone(i, stop) for i in alone], threads)
     first = next((failures[i] for i in alone if failures[i] is not None), None)
     if errors == "raise" and first is not None:
         raise first
@@ -223,18 +230,32 @@ def _thread_count(n_jobs: int | None) -> int:
 
 
 def _run(tasks: list, threads: int) -> None:
-    """Call each of ``tasks``, in ``threads`` threads where more than one (threads, not
-    processes: the estimators are fitted in place)."""
-    if threads > 1 and len(tasks) > 1:  # torch's threads shared out among them
-        before = torch.get_num_threads()
-        torch.set_num_threads(max(1, before // threads))
-        try:
-            Parallel(n_jobs=threads, backend="threading")(delayed(task)() for task in tasks)
-        finally:
-            torch.set_num_threads(before)
-    else:
+    """Call each of ``tasks`` with a stop event, in ``threads`` threads where more than
+    one (threads, not processes: the estimators are fitted in place).
+
+    When a task raises (or Ctrl-C reaches the waiting caller), the event asks the
+    others to stop at their next epoch, and the first error is raised once every
+    thread has ended: no thread still writes to an estimator after the call."""
+    stop = threading.Event()
+    if threads <= 1 or len(tasks) <= 1:
         for task in tasks:
-            task()
+            task(stop)
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, before // threads))  # torch's threads shared out
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="skopt_nn-fit_many")
+    try:
+        futures = [pool.submit(task, stop) for task in tasks]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in futures if f.done() and f.exception() is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, Stopped)), errors[0])
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(before)
 
 
 def _shared_out(groups: list[list], threads: int) -> list[list]:
@@ -250,12 +271,14 @@ def _shared_out(groups: list[list], threads: int) -> list[list]:
     return out
 
 
-def _train(group: list, alone: list, progress: PopulationProgress | None) -> None:
-    """Train one group as a population and publish each estimator's fit."""
+def _train(group: list, alone: list, progress: PopulationProgress | None,
+           stop: threading.Event | None = None) -> None:
+    """Train one group as a population and publish each estimator's fit (``stop``:
+    see :meth:`Population.run`)."""
     job = group[0][1].job
     try:
         with cpu_training(job.device, job.size):
-            Population([m for _, m, _ in group]).run(progress)
+            Population([m for _, m, _ in group]).run(progress, stop)
     finally:
         if progress is not None:
             progress.close()
