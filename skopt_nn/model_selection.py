@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 import traceback
 from collections import defaultdict
+from importlib.util import find_spec
 from inspect import signature
 from itertools import product
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, logger
 from sklearn import model_selection as _sk
 from sklearn.base import _fit_context, clone, is_classifier
 from sklearn.metrics._scorer import _MultimetricScorer
@@ -48,6 +49,37 @@ def _final_step(estimator):
                                                       BaseTorchEstimator):
         return estimator[:-1], estimator.steps[-1][0], estimator.steps[-1][1]
     return None
+
+
+def _bars(verbose: int) -> int:
+    """fit_many's ``verbose`` for a search's: a progress bar per group of models
+    (over its epochs) from 1 on, where tqdm is installed; nothing otherwise (fit_many's
+    line per epoch would flood a search's output)."""
+    return 1 if verbose > 0 and find_spec("tqdm") is not None else 0
+
+
+def _end_message(verbose: int, params: dict, split: tuple, candidate: tuple, result: dict,
+                 train: bool) -> str:
+    """The line scikit-learn's ``_fit_and_score`` prints after a fit for ``verbose > 1``:
+    the parameters, from 3 on the split (and from 10 the candidate) and the scores, the
+    fit's and scoring's time, right-aligned to 80 columns."""
+    where = f" {split[0] + 1}/{split[1]}" if verbose > 2 else ""
+    if verbose > 9:
+        where += f"; {candidate[0] + 1}/{candidate[1]}"
+    head = f"[CV{where}] END "
+    msg = ", ".join(f"{k}={params[k]}" for k in sorted(params))
+    msg += ";" if msg else ""
+    if verbose > 2:
+        test, fitted = result["test_scores"], result.get("train_scores")
+        if isinstance(test, dict):
+            for name in sorted(test):
+                msg += f" {name}: (" + (f"train={fitted[name]:.3f}, " if train else "") + \
+                    f"test={test[name]:.3f})"
+        else:
+            msg += ", score=" + (f"(train={fitted:.3f}, test={test:.3f})" if train
+                                 else f"{test:.3f}")
+    msg += f" total time={logger.short_format_time(result['fit_time'] + result['score_time'])}"
+    return head + "." * (80 - len(head) - len(msg)) + msg
 
 
 class _BatchedSearchMixin:
@@ -209,7 +241,14 @@ class _Context:
         for c in alone:
             for s in range(len(splits)):
                 out[c, s] = self._sklearn_fit(candidates[c], splits[s])
-        return [out[c, s] for c, s in product(range(len(candidates)), range(len(splits)))]
+        results = [out[c, s] for c, s in product(range(len(candidates)), range(len(splits)))]
+        if self.search.verbose > 1:  # scikit-learn's line per fit, in its order
+            for (c, s), result in zip(product(range(len(candidates)), range(len(splits))),
+                                      results, strict=True):
+                print(_end_message(self.search.verbose, candidates[c], (s, len(splits)),
+                                   (c, len(candidates)), result,
+                                   self.search.return_train_score))
+        return results
 
     # -- fitting and scoring ---------------------------------------------------------------
     def _fit_group(self, split, group, candidates, splits) -> dict:
@@ -235,9 +274,10 @@ class _Context:
                 rows.append(train)
         if self.prefix is None:  # the search's n_jobs: threads over parts of the models
             errors = fit_many(models, X, y, rows=rows, sample_weight=sw, errors="return",
-                              n_jobs=search.n_jobs)
+                              n_jobs=search.n_jobs, verbose=_bars(search.verbose))
         else:
-            errors = fit_many(models, Xt, y_train, errors="return")
+            errors = fit_many(models, Xt, y_train, errors="return",
+                              verbose=_bars(search.verbose))
         fit_time = (time.time() - start) / max(len(models), 1)
         out = {}
         for (c, s), model, error in zip(pairs, models, errors, strict=True):
@@ -296,7 +336,7 @@ class _Context:
         train, test = split
         return _fit_and_score(
             clone(search.estimator), self.X, self.y, scorer=self.scorers, train=train,
-            test=test, verbose=search.verbose, parameters=params,
+            test=test, verbose=0, parameters=params,  # its line: evaluate's
             fit_params=self.fit_params, score_params=self.score_params,
             return_train_score=search.return_train_score, return_n_test_samples=True,
             return_times=True, error_score=search.error_score)
@@ -318,7 +358,10 @@ class GridSearchCV(_BatchedSearchMixin, _sk.GridSearchCV):
     than ``sample_weight`` and ``groups``, metadata routing, and callbacks.
     ``n_jobs`` spreads the work over threads: a pipeline's (split, setting) groups,
     or for a bare estimator parts of the batched models (:func:`skopt_nn.fit_many`'s
-    ``n_jobs``).
+    ``n_jobs``).  ``verbose``: from 1 a progress bar per group of models trained
+    together (over its epochs; it needs tqdm), from 2 scikit-learn's line per fit
+    (its parameters, from 3 its split and scores), printed in scikit-learn's order
+    once the fits are scored.
     """
 
 

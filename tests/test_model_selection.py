@@ -216,3 +216,53 @@ def test_n_jobs_trains_parts_of_the_models_in_threads(regression, populations):
     ours = GridSearchCV(net, grid, cv=5, n_jobs=2).fit(X, y)
     assert populations == [15, 15]
     assert_same_search(ours, sk.GridSearchCV(net, grid, cv=5).fit(X, y), X)
+
+
+@pytest.mark.parametrize("scoring, train", [(None, False), (["r2", "neg_mean_squared_error"],
+                                                             True)])
+@pytest.mark.parametrize("verbose", [2, 3, 10])
+def test_verbose_prints_scikit_learns_line_per_fit(regression, capsys, verbose, scoring,
+                                                   train):
+    """verbose > 1: scikit-learn's "[CV] END" line per fit, in its order, with the
+    same parameters, split and scores (the times aside)."""
+    import re
+
+    X, y = regression
+    net = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    grid = {"alpha": [0.0, 1e-2], "learning_rate_init": [1e-3, 1e-2]}
+    kw = dict(cv=3, verbose=verbose, scoring=scoring, return_train_score=train,
+              refit=scoring is None)
+
+    def lines():
+        out = capsys.readouterr().out.splitlines()
+        return [re.sub(r"(?<=END )\.+", "", re.sub(r" total time=.*", "", line))
+                for line in out if "] END " in line]
+
+    GridSearchCV(net, grid, **kw).fit(X, y)
+    ours = lines()
+    sk.GridSearchCV(net, grid, **kw).fit(X, y)
+    assert ours == lines()
+    assert len(ours) == 12
+
+
+def test_verbose_shows_a_bar_per_group_of_models(regression, monkeypatch):
+    """verbose >= 1 gives fit_many's progress bar (one per group, over its epochs);
+    without tqdm nothing, rather than fit_many's line per epoch."""
+    import skopt_nn.model_selection as ms
+
+    X, y = regression
+    seen = []
+    real = ms.fit_many
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["verbose"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ms, "fit_many", recording)
+    net = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    for verbose in (0, 1, 3):
+        GridSearchCV(net, {"alpha": [0.0, 1e-2]}, cv=3, verbose=verbose).fit(X, y)
+    assert seen == [0, 1, 1]
+    monkeypatch.setattr(ms, "find_spec", lambda name: None)
+    GridSearchCV(net, {"alpha": [0.0, 1e-2]}, cv=3, verbose=1).fit(X, y)
+    assert seen[-1] == 0
