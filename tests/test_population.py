@@ -526,20 +526,26 @@ def test_a_failing_part_stops_the_others_and_leaves_every_estimator_as_it_was(
     before = [e.coefs_[0].copy() for e in ests]
     for e in ests[2:]:
         e.set_params(max_iter=100_000)  # the other part would train for a long time
+    import threading
+
     epoch = _engine.Population._stochastic_epoch
     epochs = {"failing": 0, "other": 0}
+    running = threading.Event()  # the other part is training
 
     def failing(self):
         part = "failing" if any(m.estimator is ests[0] for m in self.members) else "other"
         epochs[part] += 1
+        if part == "other" and epochs[part] == 2:
+            running.set()
         if part == "failing" and epochs[part] == 3:
+            assert running.wait(120)
             raise RuntimeError("boom")
         return epoch(self)
 
     monkeypatch.setattr(_engine.Population, "_stochastic_epoch", failing)
     with pytest.raises(RuntimeError, match="boom"):
         fit_many(ests, X[:60], y[:60], n_jobs=2)
-    assert 0 < epochs["other"] < 100_000
+    assert 2 <= epochs["other"] < 100_000
     for est, coef in zip(ests, before, strict=True):
         np.testing.assert_array_equal(est.coefs_[0], coef)
         assert est.n_features_in_ == X.shape[1] and est.t_ == 3 * len(X)
