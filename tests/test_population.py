@@ -549,3 +549,27 @@ def test_a_failing_part_stops_the_others_and_leaves_every_estimator_as_it_was(
     for est, coef in zip(ests, before, strict=True):
         np.testing.assert_array_equal(est.coefs_[0], coef)
         assert est.n_features_in_ == X.shape[1] and est.t_ == 3 * len(X)
+
+
+def test_ctrl_c_while_threads_train_stops_them_all(regression, monkeypatch):
+    """Ctrl-C reaches the waiting caller: every part stops at its next epoch, the
+    call raises KeyboardInterrupt, and every estimator is as it was."""
+    import _thread
+
+    X, y = regression
+    ests = [MLPRegressor(hidden_layer_sizes=(4,), batch_size=10, max_iter=100_000, tol=None,
+                         random_state=s) for s in range(4)]
+    epoch = _engine.Population._stochastic_epoch
+    epochs = []
+
+    def interrupting(self):
+        epochs.append(1)
+        if len(epochs) == 6:
+            _thread.interrupt_main()  # as Ctrl-C does
+        return epoch(self)
+
+    monkeypatch.setattr(_engine.Population, "_stochastic_epoch", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        fit_many(ests, X, y, n_jobs=2)
+    assert len(epochs) < 20_000  # 2 x 100 000 without the stop
+    assert not any(hasattr(e, "coefs_") for e in ests)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 import scipy.sparse as sp
@@ -231,7 +230,8 @@ def _thread_count(n_jobs: int | None) -> int:
 
 def _run(tasks: list, threads: int) -> None:
     """Call each of ``tasks`` with a stop event, in ``threads`` threads where more than
-    one (threads, not processes: the estimators are fitted in place).
+    one (threads, not processes: the estimators are fitted in place); thread k takes
+    tasks k, k + threads, ... (the parts of a group are near-equal).
 
     When a task raises (or Ctrl-C reaches the waiting caller), the event asks the
     others to stop at their next epoch, and the first error is raised once every
@@ -241,21 +241,42 @@ def _run(tasks: list, threads: int) -> None:
         for task in tasks:
             task(stop)
         return
+    errors: list = []
+
+    def work(mine):
+        for index, task in mine:
+            if stop.is_set():
+                return
+            try:
+                task(stop)
+            except BaseException as exc:  # noqa: BLE001 - raised by the caller below
+                errors.append((index, exc))
+                stop.set()
+                return
+
+    count = min(threads, len(tasks))
+    numbered = list(enumerate(tasks))
+    workers = [threading.Thread(target=work, args=(numbered[k::count],), daemon=True,
+                                name=f"skopt_nn-fit_many-{k}") for k in range(count)]
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, before // threads))  # torch's threads shared out
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="skopt_nn-fit_many")
+    torch.set_num_threads(max(1, before // count))  # torch's threads shared out
     try:
-        futures = [pool.submit(task, stop) for task in tasks]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        errors = [f.exception() for f in futures if f.done() and f.exception() is not None]
-        if errors:
-            raise next((e for e in errors if not isinstance(e, Stopped)), errors[0])
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(0.05)  # a short wait, so that Ctrl-C reaches this thread
     except BaseException:
         stop.set()
+        for worker in workers:
+            if worker.ident is not None:  # started
+                worker.join()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(before)
+    if errors:
+        errors.sort(key=lambda e: (isinstance(e[1], Stopped), e[0]))
+        raise errors[0][1]
 
 
 def _shared_out(groups: list[list], threads: int) -> list[list]:
