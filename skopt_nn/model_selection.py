@@ -29,7 +29,6 @@ from sklearn.model_selection._validation import (
     _warn_or_raise_about_fit_failures,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 from sklearn.utils._metadata_requests import _routing_enabled
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params, _num_samples, indexable
@@ -241,14 +240,13 @@ class _Context:
         for c in alone:
             for s in range(len(splits)):
                 out[c, s] = self._sklearn_fit(candidates[c], splits[s])
-        results = [out[c, s] for c, s in product(range(len(candidates)), range(len(splits)))]
+        order = list(product(range(len(candidates)), range(len(splits))))
         if self.search.verbose > 1:  # scikit-learn's line per fit, in its order
-            for (c, s), result in zip(product(range(len(candidates)), range(len(splits))),
-                                      results, strict=True):
+            for c, s in order:
                 print(_end_message(self.search.verbose, candidates[c], (s, len(splits)),
-                                   (c, len(candidates)), result,
+                                   (c, len(candidates)), out[c, s],
                                    self.search.return_train_score))
-        return results
+        return [out[key] for key in order]
 
     # -- fitting and scoring ---------------------------------------------------------------
     def _fit_group(self, split, group, candidates, splits) -> dict:
@@ -324,7 +322,7 @@ class _Context:
         result["test_scores"] = test_scores
         if search.return_train_score:
             result["train_scores"] = train_scores
-        result["n_test_samples"] = _num_samples(_safe_indexing(self.X, splits[s][1]))
+        result["n_test_samples"] = _num_samples(self._part(splits, s, 1)[0])
         result["fit_time"] = fit_time
         result["score_time"] = score_time
         return result
